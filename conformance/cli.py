@@ -1,0 +1,266 @@
+"""``python -m conformance``: the document's pipeline in MLX and in PyTorch, compared step by step.
+
+Exit status: 0 when every check conforms, 1 when any does not, 2 for bad input or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+from .data import DataError, document_dataset, load_table, synthetic_dataset
+
+PROG = "python -m conformance"
+
+
+class UsageError(Exception):
+    """Bad command-line input: one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line instead of usage + message
+        raise UsageError(f"{message} (see {PROG} --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog=PROG,
+        description="Run the seed document's training pipeline in MLX and in PyTorch from the same data and "
+                    "initial weights, and compare every step (data, logits, loss, gradients, Adam, each training "
+                    "step, learning-rate and early-stopping decisions, metrics) under the tolerance table.",
+        epilog="Exit status: 0 every check conforms, 1 some check does not, 2 bad input or usage.",
+    )
+    d = p.add_argument_group("data (default: the document's five samples)")
+    d.add_argument("--data", metavar="PATH", help="a table: .csv (header row), .json (list of records), .sqlite/.sqlite3/.db, .npz")
+    d.add_argument("--synthetic", metavar="N", type=int, help="instead of --data: N seeded synthetic samples (two Gaussian blobs)")
+    d.add_argument("--target", metavar="NAME", help="the label column (default: y, target or label, else the last column)")
+    d.add_argument("--features", metavar="A,B,...", help="comma-separated feature columns (default: all other columns)")
+    d.add_argument("--table", metavar="NAME", help="the SQLite table (default: the only table)")
+    d.add_argument("--val-fraction", type=float, default=0.2, metavar="F", help="share of samples for validation (default 0.2)")
+    d.add_argument("--test-fraction", type=float, default=0.2, metavar="F", help="share of samples for the test (default 0.2)")
+    d.add_argument("--stratify", action="store_true", help="keep the class balance in every split")
+    t = p.add_argument_group("training (default: the document's: 100 epochs, Adam 1e-3, full batch)")
+    t.add_argument("--epochs", type=int, default=100, metavar="N")
+    t.add_argument("--batch-size", type=int, metavar="N", help="minibatches of N in a shuffled order (default: full batch)")
+    t.add_argument("--lr", type=float, default=1e-3, metavar="LR", help="Adam's learning rate (default 1e-3)")
+    t.add_argument("--hidden", type=int, default=10, metavar="N", help="hidden width of SimpleNN (default 10)")
+    t.add_argument("--patience", type=int, metavar="N", help="stop after N epochs without validation improvement (default: never)")
+    t.add_argument("--min-delta", type=float, default=0.0, metavar="D", help="improvement smaller than D does not count (default 0)")
+    t.add_argument("--plateau", type=int, metavar="N", help="reduce the learning rate x0.1 after N epochs without improvement (ReduceLROnPlateau)")
+    t.add_argument("--seed", type=int, default=0, help="one seed for the split, the initial weights and the shuffle (default 0)")
+    t.add_argument("--no-compile", action="store_true", help="run MLX's training step uncompiled")
+    r = p.add_argument_group("where and what to report")
+    r.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
+                   help="cpu, or gpu: MLX's Metal or CUDA backend with torch's MPS or CUDA (default cpu)")
+    r.add_argument("--every", type=int, default=10, metavar="N", help="print the losses every N epochs (default 10)")
+    r.add_argument("--json", metavar="PATH", help="write the machine-readable report here")
+    r.add_argument("--plot", metavar="PATH", help="write a PNG of both loss curves and their difference here")
+    return p
+
+
+def _config(args):
+    from .runner import RunConfig
+
+    if args.every < 1:
+        raise UsageError(f"--every must be at least 1, got {args.every}")
+    cfg = RunConfig(
+        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, hidden=args.hidden,
+        patience=args.patience, min_delta=args.min_delta, seed=args.seed,
+        plateau=None if args.plateau is None else {"patience": args.plateau},
+        val_fraction=args.val_fraction, test_fraction=args.test_fraction, stratify=args.stratify,
+        device=args.device, compiled=not args.no_compile,
+    )
+    try:
+        cfg.validate()
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if args.plateau is not None and args.plateau < 0:
+        raise UsageError(f"--plateau must be >= 0, got {args.plateau}")
+    return cfg
+
+
+def _dataset(args):
+    if args.data and args.synthetic is not None:
+        raise UsageError("give --data or --synthetic, not both")
+    if args.data:
+        features = [f.strip() for f in args.features.split(",")] if args.features else None
+        if features is not None and not all(features):
+            raise UsageError(f"--features {args.features!r} has an empty name; give comma-separated column names")
+        return load_table(args.data, target=args.target, features=features, table=args.table)
+    if args.target or args.features or args.table:
+        raise UsageError("--target, --features and --table need --data")
+    if args.synthetic is not None:
+        return synthetic_dataset(args.synthetic, seed=args.seed)
+    return document_dataset()
+
+
+def _check_output(path: str | None, option: str) -> None:
+    if path is None:
+        return
+    parent = Path(path).parent
+    if Path(path).is_dir():
+        raise UsageError(f"{option} {path}: is a directory; give a file name")
+    if not parent.is_dir():
+        raise UsageError(f"{option} {path}: directory {parent} does not exist; create it or choose another path")
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"{option} {path}: cannot write in {parent}; choose another path")
+
+
+def _check_device(device: str) -> None:
+    from .runner import side
+
+    if device != "gpu":
+        return
+    missing = [f"{n} ({'no Metal or CUDA backend' if n == 'mlx' else 'no CUDA or MPS'})"
+               for n in ("mlx", "torch") if side(n).device.gpu_backend() is None]
+    if missing:
+        raise UsageError(f"--device gpu: no GPU for {' and '.join(missing)} here; run with --device cpu")
+
+
+class _Progress:
+    """Progress on stderr for runs longer than a couple of seconds, at most once a second."""
+
+    def __init__(self, epochs: int):
+        self.epochs, self.start, self.last = epochs, time.monotonic(), 0.0
+
+    def __call__(self, name: str, record: dict) -> None:
+        now = time.monotonic()
+        if now - self.start > 2.0 and now - self.last > 1.0:
+            self.last = now
+            print(f"  {name}: epoch {record['epoch']}/{self.epochs}  train loss {record['train_loss']:.6f}  "
+                  f"({now - self.start:.0f} s)", file=sys.stderr, flush=True)
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.7g}"
+    return str(v)
+
+
+_STEP = re.compile(r" / step \d+ /")
+
+
+def _rows(checks):
+    """One printed row per quantity: a training tensor's many steps fold into its first failure
+    (or, when all pass, its worst step)."""
+    groups: dict[str, list] = {}
+    for c in checks:
+        groups.setdefault(_STEP.sub(" / steps /", c.path), []).append(c)
+    rows = []
+    for path, cs in groups.items():
+        failed = [c for c in cs if not c.passed]
+        pick = failed[0] if failed else max(cs, key=_share_of_budget)
+        label = path if len(cs) == 1 else f"{path} ({len(cs)} steps; {'first failure' if failed else 'worst'} at step {pick.step})"
+        rows.append((label, pick))
+    return rows
+
+
+def _share_of_budget(c) -> float:
+    allowed = c.atol + c.rtol * abs(c.expected_value or 0.0)
+    return c.max_abs / allowed if allowed > 0 else (float("inf") if c.max_abs > 0 else 0.0)
+
+
+def print_report(outcome, env: dict, out=sys.stdout) -> None:
+    ds, cfg = outcome.dataset, outcome.config
+    w = lambda s="": print(s, file=out)  # noqa: E731
+    w("MLX vs PyTorch: the document's training pipeline, step by step")
+    w(f"data     {ds.source}: {ds.n_samples} samples, {ds.n_features} features ({', '.join(ds.feature_names)}), target {ds.target_name}")
+    for note in ds.notes:
+        w(f"         note: {note}")
+    s = outcome.split_sizes
+    w(f"split    train {s['train']} / validation {s['val']} / test {s['test']} (seed {cfg.seed}{', stratified' if cfg.stratify else ''});"
+      " standardization fit on train only")
+    v = env["versions"]
+    w(f"mlx      {v.get('mlx')} on {env['mlx']['backend']} ({env['mlx']['device_name']}), matmuls {env['mlx']['precision_mode']}"
+      f", step {'compiled' if cfg.compiled else 'uncompiled'}")
+    w(f"torch    {v.get('torch')} on {env['torch']['backend']} ({env['torch']['device_name']}), matmuls {env['torch']['precision_mode']}")
+    batch = "full batch" if cfg.batch_size is None else f"minibatches of {cfg.batch_size}"
+    extra = (f", early stopping patience {cfg.patience}" if cfg.patience else "") + (f", plateau patience {cfg.plateau['patience']}" if cfg.plateau else "")
+    w(f"training {cfg.epochs} epochs, Adam lr {cfg.learning_rate:g}, hidden {cfg.hidden}, {batch}, {cfg.dtype}{extra}")
+    w()
+    header = f"{'step / quantity':<76} {'mlx':>14} {'torch':>14} {'max abs':>9} {'max rel':>9} {'atol':>7} {'rtol':>7}  verdict"
+    w(header)
+    w("-" * len(header))
+    for label, c in _rows(outcome.checks):
+        verdict = "ok" if c.passed else ("MISMATCH" if not c.problem else "PROBLEM")
+        w(f"{label[:76]:<76} {_fmt(c.actual_value):>14} {_fmt(c.expected_value):>14} {c.max_abs:>9.2e} {c.max_rel:>9.2e} "
+          f"{c.atol:>7.0e} {c.rtol:>7.0e}  {verdict}")
+    w()
+    hm, ht = outcome.results["mlx"]["history"], outcome.results["torch"]["history"]
+    w(f"{'epoch':>6} {'mlx train':>12} {'torch train':>12} {'mlx val':>12} {'torch val':>12} {'lr':>10}")
+    every = getattr(outcome, "every", 10)
+    n = min(len(hm["epoch"]), len(ht["epoch"]))
+    for i in range(n):
+        e = hm["epoch"][i]
+        if e % every == 0 or i == 0 or i == n - 1:
+            w(f"{e:>6} {hm['train_loss'][i]:>12.7f} {ht['train_loss'][i]:>12.7f} {hm['val_loss'][i]:>12.7f} {ht['val_loss'][i]:>12.7f} {ht['lr'][i]:>10.3g}")
+    if len(hm["epoch"]) != len(ht["epoch"]):
+        w(f"  (mlx ran {len(hm['epoch'])} epochs, torch {len(ht['epoch'])})")
+    for name, h in (("mlx", hm), ("torch", ht)):
+        stop = f"stopped early at epoch {h['stopped_epoch']}" if h.get("stopped_epoch") else f"ran all {len(h['epoch'])} epochs"
+        w(f"{name:<6} {stop}; best validation loss {h.get('best_val_loss', float('nan')):.7f} at epoch {h.get('best_epoch')}, weights restored")
+    w()
+    mm, mt = outcome.results["mlx"]["metrics"], outcome.results["torch"]["metrics"]
+    w(f"{'test metric (logit > 0)':<26} {'mlx':>10} {'torch':>10}")
+    for key in ("accuracy", "precision", "recall", "f1"):
+        w(f"{key:<26} {mm[key]:>10.4f} {mt[key]:>10.4f}")
+    w(f"{'confusion [[tn fp] [fn tp]]':<26} {str(mm['confusion_matrix']):>10} {str(mt['confusion_matrix']):>10}")
+    w()
+    failed = [c for c in outcome.checks if not c.passed]
+    if failed:
+        w(f"DOES NOT CONFORM: {len(failed)} of {len(outcome.checks)} checks failed. First:")
+        w(f"  {failed[0].message()}")
+    else:
+        w(f"CONFORMS: all {len(outcome.checks)} checks within tolerance.")
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        cfg = _config(args)
+        _check_output(args.json, "--json")
+        _check_output(args.plot, "--plot")
+        dataset = _dataset(args)
+        _check_device(args.device)
+        if args.plot:
+            try:
+                import matplotlib  # noqa: F401
+            except ImportError:
+                raise UsageError("--plot needs matplotlib; pip install matplotlib") from None
+        from .report import checks_payload, environment, write_json
+        from .runner import config_dict, run_both
+
+        env = environment(args.device)
+        reproduce = " ".join([PROG, *(argv if argv is not None else sys.argv[1:])])
+        try:
+            outcome = run_both(dataset, cfg, on_epoch=_Progress(cfg.epochs), reproduce=reproduce)
+        except ValueError as e:  # a setting the data cannot support (DataError is a ValueError)
+            raise UsageError(str(e)) from None
+        outcome.every = args.every
+    except (UsageError, DataError) as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 2
+    print_report(outcome, env)
+    if args.json:
+        write_json(args.json, {
+            "format": "mlx-torch-conformance/1", "source": "cli", "environment": env, "config": config_dict(cfg),
+            "data": {"source": dataset.source, "n_samples": dataset.n_samples, "features": list(dataset.feature_names),
+                     "target": dataset.target_name, "notes": list(dataset.notes), "split": outcome.split_sizes},
+            "passed": outcome.passed, "checks": checks_payload(outcome.checks),
+            "histories": {k: v["history"] for k, v in outcome.results.items()},
+            "metrics": {k: v["metrics"] for k, v in outcome.results.items()},
+        })
+        print(f"report written to {args.json}")
+    if args.plot:
+        from .plot import plot_histories
+
+        plot_histories({k: v["history"] for k, v in outcome.results.items()}, args.plot,
+                       title=f"MLX vs PyTorch on {dataset.source} ({cfg.device})")
+        print(f"plot written to {args.plot}")
+    return 0 if outcome.passed else 1

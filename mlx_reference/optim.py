@@ -1,0 +1,120 @@
+"""Step 4 of the document: Adam, and reducing the learning rate when validation stalls.
+
+The module is ``mlx.optimizers`` (the document imports ``mlx.optim``, which does not exist). MLX's
+``Adam`` takes ``learning_rate`` and no parameters, and by default skips bias correction
+(``bias_correction=False``): with the default betas its first step is (1-beta1)/sqrt(1-beta2) =
+sqrt(10) times PyTorch's. ``bias_correction=True`` gives PyTorch's update. MLX has no
+``ReduceLROnPlateau``: the class below follows ``torch.optim.lr_scheduler.ReduceLROnPlateau``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import mlx.core as mx
+import mlx.nn as nn
+import mlx.optimizers as optim
+import numpy as np
+from mlx.utils import tree_flatten
+
+from .data import to_numpy
+
+
+def make_adam(
+    model: nn.Module,
+    learning_rate: float = 1e-3,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+) -> optim.Adam:
+    """Adam with PyTorch's semantics, its state created now (so a compiled step can capture it)."""
+    optimizer = optim.Adam(learning_rate=learning_rate, betas=list(betas), eps=eps, bias_correction=True)
+    optimizer.init(model.trainable_parameters())
+    return optimizer
+
+
+def get_learning_rate(optimizer: optim.Optimizer) -> float:
+    return optimizer.learning_rate.item()
+
+
+def set_learning_rate(optimizer: optim.Optimizer, learning_rate: float) -> None:
+    # The learning rate lives in optimizer.state, so a step compiled with the state as its
+    # input sees the change without recompiling.
+    optimizer.learning_rate = learning_rate
+
+
+def export_optimizer_state(optimizer: optim.Optimizer, model: nn.Module) -> dict[str, np.ndarray]:
+    """Adam's state under PyTorch's names: ``<param>.exp_avg``, ``<param>.exp_avg_sq``, ``step``."""
+    state = dict(tree_flatten(optimizer.state))
+    out: dict[str, np.ndarray] = {}
+    for name, _ in tree_flatten(model.trainable_parameters()):
+        out[f"{name}.exp_avg"] = to_numpy(state[f"{name}.m"])
+        out[f"{name}.exp_avg_sq"] = to_numpy(state[f"{name}.v"])
+    out["step"] = np.asarray(optimizer.step.item(), dtype=np.float64)
+    return out
+
+
+class ReduceLROnPlateau:
+    """Multiply the learning rate by ``factor`` after ``patience`` epochs without improvement.
+
+    The same rules, arguments and defaults as ``torch.optim.lr_scheduler.ReduceLROnPlateau``:
+    ``threshold_mode`` "rel" counts an improvement when the metric beats the best by a factor
+    ``1 - threshold`` ("min") or ``1 + threshold`` ("max"), "abs" by ``threshold``; after a
+    reduction ``cooldown`` epochs pass before bad epochs count again; the rate never goes below
+    ``min_lr`` and changes smaller than ``eps`` are ignored. Call ``step(metric)`` once an epoch.
+    """
+
+    def __init__(
+        self,
+        optimizer: optim.Optimizer,
+        mode: str = "min",
+        factor: float = 0.1,
+        patience: int = 10,
+        threshold: float = 1e-4,
+        threshold_mode: str = "rel",
+        cooldown: int = 0,
+        min_lr: float = 0.0,
+        eps: float = 1e-8,
+    ):
+        if factor >= 1.0:
+            raise ValueError("ReduceLROnPlateau: factor should be < 1.0")
+        if mode not in ("min", "max"):
+            raise ValueError(f"ReduceLROnPlateau: mode {mode!r} is unknown; use 'min' or 'max'")
+        if threshold_mode not in ("rel", "abs"):
+            raise ValueError(f"ReduceLROnPlateau: threshold_mode {threshold_mode!r} is unknown; use 'rel' or 'abs'")
+        self.optimizer = optimizer
+        self.mode, self.factor, self.patience = mode, factor, patience
+        self.threshold, self.threshold_mode = threshold, threshold_mode
+        self.cooldown, self.min_lr, self.eps = cooldown, min_lr, eps
+        self.best = math.inf if mode == "min" else -math.inf
+        self.num_bad_epochs = 0
+        self.cooldown_counter = 0
+        self.last_epoch = 0
+        # Kept as a Python float, like torch's param_group["lr"]; MLX stores it as float32.
+        self._lr = get_learning_rate(optimizer)
+
+    def step(self, metric: float) -> None:
+        current = float(metric)
+        self.last_epoch += 1
+        if self._is_better(current):
+            self.best = current
+            self.num_bad_epochs = 0
+        else:
+            self.num_bad_epochs += 1
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0
+        if self.num_bad_epochs > self.patience:
+            new_lr = max(self._lr * self.factor, self.min_lr)
+            if self._lr - new_lr > self.eps:
+                self._lr = new_lr
+                set_learning_rate(self.optimizer, new_lr)
+            self.cooldown_counter = self.cooldown
+            self.num_bad_epochs = 0
+
+    def get_last_lr(self) -> list[float]:
+        return [self._lr]
+
+    def _is_better(self, a: float) -> bool:
+        if self.mode == "min":
+            return a < (self.best * (1.0 - self.threshold) if self.threshold_mode == "rel" else self.best - self.threshold)
+        return a > (self.best * (1.0 + self.threshold) if self.threshold_mode == "rel" else self.best + self.threshold)

@@ -1,0 +1,123 @@
+"""Step 5 of the document: the training loop.
+
+MLX has no ``zero_grad``/``backward``/``step``: ``nn.value_and_grad`` returns the loss and the
+gradients together, ``optimizer.update`` applies them, and ``mx.eval`` of the parameters and the
+optimizer state makes the lazy step happen, once per step. The step can be compiled with
+``mx.compile``, the model's and optimizer's state passed as its inputs and outputs. Nothing reads
+a value back to the host inside an epoch unless ``on_step`` asks for it.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Callable
+
+import mlx.core as mx
+import mlx.nn as nn
+import mlx.optimizers as optim
+import numpy as np
+
+from .loss import loss_fn
+from .optim import get_learning_rate
+from .validate import EarlyStopping, evaluate_loss
+
+StepFn = Callable[[mx.array, mx.array], mx.array]
+
+
+def make_train_step(model: nn.Module, optimizer: optim.Optimizer, compiled: bool = True) -> StepFn:
+    """A function ``train_step(X, y) -> loss`` that updates ``model`` in place (lazily)."""
+    loss_and_grad = nn.value_and_grad(model, loss_fn)
+
+    def train_step(X: mx.array, y: mx.array) -> mx.array:
+        loss, grads = loss_and_grad(model, X, y)
+        optimizer.update(model, grads)
+        return loss
+
+    if compiled:
+        state = [model.state, optimizer.state]
+        train_step = partial(mx.compile, inputs=state, outputs=state)(train_step)
+    return train_step
+
+
+def train_epoch(
+    train_step: StepFn,
+    model: nn.Module,
+    optimizer: optim.Optimizer,
+    X: mx.array,
+    y: mx.array,
+    batch_size: int | None = None,
+    order: np.ndarray | None = None,
+    on_step: Callable | None = None,
+) -> mx.array:
+    """One pass over (X, y): full batch, or minibatches of ``batch_size`` in ``order``.
+
+    Returns the epoch's training loss, the mean of the batch losses weighted by batch size, still
+    lazy. ``on_step(model, optimizer, loss)`` runs after every evaluated step.
+    """
+    model.train()
+    n = X.shape[0]
+    if batch_size is None or batch_size >= n:
+        batches = [None]
+    else:
+        idx = mx.array(order if order is not None else np.arange(n))
+        batches = [idx[s:s + batch_size] for s in range(0, n, batch_size)]
+    total = mx.array(0.0)
+    for b in batches:
+        loss = train_step(X, y) if b is None else train_step(X[b], y[b])
+        mx.eval(loss, model.parameters(), optimizer.state)
+        if on_step is not None:
+            on_step(model, optimizer, loss)
+        total = total + loss * (n if b is None else b.shape[0])
+    return total / n
+
+
+def fit(
+    model: nn.Module,
+    optimizer: optim.Optimizer,
+    X_train: mx.array,
+    y_train: mx.array,
+    X_val: mx.array | None = None,
+    y_val: mx.array | None = None,
+    epochs: int = 100,
+    batch_size: int | None = None,
+    seed: int = 0,
+    patience: int | None = None,
+    min_delta: float = 0.0,
+    scheduler=None,
+    compiled: bool = True,
+    on_step: Callable | None = None,
+    on_epoch: Callable | None = None,
+) -> dict:
+    """Train for up to ``epochs`` epochs; validate, schedule and stop early on the validation loss.
+
+    Minibatch orders are drawn once per epoch from ``np.random.default_rng(seed)``, so both
+    frameworks see the same batches. With a validation set, the weights of the best validation
+    epoch are restored at the end. ``on_epoch(record)`` gets each epoch's record (host values).
+    Returns the history: per-epoch ``train_loss``, ``val_loss``, ``lr`` and the stopping facts.
+    """
+    train_step = make_train_step(model, optimizer, compiled=compiled)
+    rng = np.random.default_rng(seed)
+    stopper = EarlyStopping(patience, min_delta) if X_val is not None else None
+    history: dict = {"epoch": [], "train_loss": [], "val_loss": [], "lr": [], "stopped_epoch": None}
+    train_losses = []
+    n = X_train.shape[0]
+    for epoch in range(1, epochs + 1):
+        lr = get_learning_rate(optimizer)
+        order = rng.permutation(n) if batch_size is not None and batch_size < n else None
+        train_losses.append(train_epoch(train_step, model, optimizer, X_train, y_train, batch_size, order, on_step))
+        val_loss = evaluate_loss(model, X_val, y_val) if X_val is not None else float("nan")
+        history["epoch"].append(epoch)
+        history["val_loss"].append(val_loss)
+        history["lr"].append(lr)
+        if on_epoch is not None:
+            on_epoch({"epoch": epoch, "train_loss": train_losses[-1].item(), "val_loss": val_loss, "lr": lr})
+        if scheduler is not None and X_val is not None:
+            scheduler.step(val_loss)
+        if stopper is not None and stopper.step(val_loss, model, epoch):
+            history["stopped_epoch"] = epoch
+            break
+    history["train_loss"] = [float(v) for v in mx.stack(train_losses).tolist()] if train_losses else []
+    if stopper is not None:
+        stopper.restore_best(model)
+        history["best_epoch"], history["best_val_loss"] = stopper.best_epoch, stopper.best_loss
+    return history

@@ -1,0 +1,39 @@
+"""Step 7 of the document: accuracy, precision, recall, F1 and the confusion matrix.
+
+The model returns logits, so the decision rule is ``logit > 0`` (probability > 0.5). Counts are
+computed in torch; ratios follow scikit-learn, 0.0 where a denominator is 0.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def predict(logits: torch.Tensor) -> torch.Tensor:
+    """Class labels (0/1, int32) from logits: 1 where ``logit > 0``."""
+    return (logits > 0).to(torch.int32)
+
+
+def classification_metrics(logits: torch.Tensor, targets: torch.Tensor) -> dict:
+    """Accuracy, precision, recall, F1 (floats) and the confusion matrix ``[[tn, fp], [fn, tp]]``."""
+    pred = logits > 0
+    true = targets > 0.5
+    counts = torch.stack([
+        torch.sum(~pred & ~true), torch.sum(pred & ~true), torch.sum(~pred & true), torch.sum(pred & true),
+    ])
+    tn, fp, fn, tp = (int(c) for c in counts.tolist())
+    return _ratios(tn, fp, fn, tp)
+
+
+def _ratios(tn: int, fp: int, fn: int, tp: int) -> dict:
+    total = tn + fp + fn + tp
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
+    return {
+        "accuracy": (tp + tn) / total if total else 0.0,
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "confusion_matrix": [[tn, fp], [fn, tp]],
+    }
