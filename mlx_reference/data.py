@@ -36,8 +36,12 @@ class StandardScaler:
     def fit(self, X: mx.array) -> "StandardScaler":
         X = _check_2d(X, "fit")
         n = X.shape[0]
-        self.mean_ = mx.mean(X, axis=0)
-        self.var_ = mx.var(X, axis=0)  # ddof=0, like numpy and scikit-learn (torch's default is 1)
+        # Shift by the first sample before averaging: MLX's CPU backend sums float32 in sequence,
+        # so the mean of values far from zero (|mean| >> std) loses digits that matter after
+        # centring (n = 1e6, |mean|/std ~ 100: 1e-2 std off). Shifted values are O(std).
+        shift = X[0]
+        self.mean_ = shift + mx.mean(X - shift, axis=0)
+        self.var_ = mx.var(X - shift, axis=0)  # ddof=0, like numpy and scikit-learn (torch's default is 1)
         eps = mx.finfo(X.dtype).eps
         constant = self.var_ <= n * eps * self.var_ + (n * mx.abs(self.mean_) * eps) ** 2
         self.scale_ = mx.where(constant, mx.ones_like(self.var_), mx.sqrt(self.var_))

@@ -6,11 +6,11 @@ run. ``use_device`` sets MLX's default device for the duration of a ``with`` blo
 
 from __future__ import annotations
 
-import os
 from contextlib import contextmanager
 from typing import Iterator
 
 import mlx.core as mx
+import numpy as np
 
 DEVICES = ("cpu", "gpu")
 
@@ -37,14 +37,29 @@ def backend(device: str) -> str:
 
 
 def precision_mode(device: str) -> str:
-    """How float32 matmuls are computed on ``device``: ``"ieee"`` or ``"tf32"``.
+    """How float32 matmuls are computed on ``device``: ``"ieee"`` or ``"tf32"``, as measured.
 
-    MLX's CUDA backend uses TF32 tensor cores for float32 matmuls unless the environment sets
-    ``MLX_ENABLE_TF32=0`` before MLX starts; Metal and the CPU compute in IEEE float32.
+    MLX may run float32 matmuls on reduced-precision (TF32) units on supported GPUs: its CUDA
+    backend does by default, as do Apple's M5-class GPUs. ``MLX_ENABLE_TF32=0`` turns this off,
+    but MLX reads the variable once, at its first matmul, so it must be set before the process
+    multiplies anything. Rather than guess from the hardware, this probes once per device: a
+    256 x 256 matmul against float64; TF32 (10-bit mantissa) errs by ~1e-3 relative, IEEE float32
+    by ~1e-6.
     """
-    if backend(device) == "cuda" and os.environ.get("MLX_ENABLE_TF32", "1") != "0":
-        return "tf32"
-    return "ieee"
+    if backend(device) == "cpu":
+        return "ieee"
+    if device not in _PROBED:
+        rng = np.random.default_rng(0)
+        a, b = rng.standard_normal((2, 256, 256)).astype(np.float32)
+        exact = a.astype(np.float64) @ b.astype(np.float64)
+        with use_device(device):
+            got = np.array(mx.array(a) @ mx.array(b), dtype=np.float64)
+        err = float(np.abs(got - exact).max() / np.abs(exact).max())
+        _PROBED[device] = "tf32" if err > 1e-4 else "ieee"
+    return _PROBED[device]
+
+
+_PROBED: dict[str, str] = {}
 
 
 def device_name(device: str) -> str:
@@ -84,12 +99,12 @@ def _check(device: str) -> None:
 def set_precision_mode(mode: str) -> None:
     """Check that MLX's float32 matmuls use ``mode`` ("tf32" or "ieee") on the GPU.
 
-    MLX reads ``MLX_ENABLE_TF32`` once, when its CUDA backend starts, and has no call to change
+    MLX reads ``MLX_ENABLE_TF32`` once, at the process's first matmul, and has no call to change
     it afterwards; so this only verifies, and says how to get the other mode.
     """
     if mode not in ("tf32", "ieee"):
         raise ValueError(f"unknown precision mode {mode!r}; choose 'tf32' or 'ieee'")
-    if gpu_backend() == "cuda" and precision_mode("gpu") != mode:
+    if gpu_backend() and precision_mode("gpu") != mode:
         flag = "0" if mode == "ieee" else "1"
         raise RuntimeError(
             f"MLX's CUDA backend runs in {precision_mode('gpu')} mode; "

@@ -41,8 +41,11 @@ class StandardScaler:
     def fit(self, X: torch.Tensor) -> "StandardScaler":
         X = _check_2d(X, "fit")
         n = X.shape[0]
-        self.mean_ = torch.mean(X, dim=0)
-        self.var_ = torch.var(X, dim=0, correction=0)
+        # Shift by the first sample before averaging (see mlx_reference.data: MLX's CPU sums need
+        # it; torch's cascade summation does not, but the two sides stay the same computation).
+        shift = X[0]
+        self.mean_ = shift + torch.mean(X - shift, dim=0)
+        self.var_ = torch.var(X - shift, dim=0, correction=0)  # torch's default is correction=1
         eps = torch.finfo(X.dtype).eps
         constant = self.var_ <= n * eps * self.var_ + (n * torch.abs(self.mean_) * eps) ** 2
         self.scale_ = torch.where(constant, torch.ones_like(self.var_), torch.sqrt(self.var_))
