@@ -162,11 +162,11 @@ def _rows(checks):
 
 
 def _share_of_budget(c) -> float:
-    allowed = c.atol + c.rtol * abs(c.expected_value or 0.0)
-    return c.max_abs / allowed if allowed > 0 else (float("inf") if c.max_abs > 0 else 0.0)
+    return c.share
 
 
-def print_report(outcome, env: dict, out=sys.stdout) -> None:
+def print_report(outcome, env: dict, out=None) -> None:
+    out = out or sys.stdout  # looked up now, so a redirected stdout is honoured
     ds, cfg = outcome.dataset, outcome.config
     w = lambda s="": print(s, file=out)  # noqa: E731
     w("MLX vs PyTorch: the document's training pipeline, step by step")
@@ -215,7 +215,7 @@ def print_report(outcome, env: dict, out=sys.stdout) -> None:
     failed = [c for c in outcome.checks if not c.passed]
     if failed:
         w(f"DOES NOT CONFORM: {len(failed)} of {len(outcome.checks)} checks failed. First:")
-        w(f"  {failed[0].message()}")
+        w(f"  {outcome.first_failure().message()}")
     else:
         w(f"CONFORMS: all {len(outcome.checks)} checks within tolerance.")
 
@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
                 import matplotlib  # noqa: F401
             except ImportError:
                 raise UsageError("--plot needs matplotlib; pip install matplotlib") from None
-        from .report import checks_payload, environment, write_json
+        from .report import environment, report_payload, write_json
         from .runner import config_dict, run_both
 
         env = environment(args.device)
@@ -248,14 +248,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print_report(outcome, env)
     if args.json:
-        write_json(args.json, {
-            "format": "mlx-torch-conformance/1", "source": "cli", "environment": env, "config": config_dict(cfg),
-            "data": {"source": dataset.source, "n_samples": dataset.n_samples, "features": list(dataset.feature_names),
-                     "target": dataset.target_name, "notes": list(dataset.notes), "split": outcome.split_sizes},
-            "passed": outcome.passed, "checks": checks_payload(outcome.checks),
-            "histories": {k: v["history"] for k, v in outcome.results.items()},
-            "metrics": {k: v["metrics"] for k, v in outcome.results.items()},
-        })
+        write_json(args.json, report_payload(
+            "cli", outcome.checks, [args.device], config=config_dict(cfg),
+            data={"source": dataset.source, "n_samples": dataset.n_samples, "features": list(dataset.feature_names),
+                  "target": dataset.target_name, "notes": list(dataset.notes), "split": outcome.split_sizes},
+            histories={k: v["history"] for k, v in outcome.results.items()},
+            metrics={k: v["metrics"] for k, v in outcome.results.items()},
+        ))
         print(f"report written to {args.json}")
     if args.plot:
         from .plot import plot_histories

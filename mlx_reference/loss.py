@@ -23,9 +23,36 @@ def bce_with_logits(logits: mx.array, targets: mx.array) -> mx.array:
 
 
 def bce(probabilities: mx.array, targets: mx.array) -> mx.array:
-    """Mean binary cross-entropy of ``targets`` under ``probabilities``; log terms clipped at -100."""
+    """Mean binary cross-entropy of ``targets`` under ``probabilities``; log terms clipped at -100.
+
+    The value is ``nn.losses.binary_cross_entropy(..., with_logits=False)``'s. Its gradient is
+    PyTorch's ``(p - y) / max(p (1 - p), 1e-12)``: differentiating the clipped logs instead gives
+    NaN wherever a probability is exactly 0 or 1 (the clip's zero gradient times log's infinite
+    one), and float32 ``sigmoid`` already returns exactly 1.0 for logits above about 17.
+    """
     _check_shapes("bce", "probabilities", probabilities, targets)
-    return nn.losses.binary_cross_entropy(probabilities, targets, with_logits=False, reduction="mean")
+    return mx.mean(_bce_terms(probabilities, targets))
+
+
+@mx.custom_function
+def _bce_terms(p: mx.array, y: mx.array) -> mx.array:
+    return -(y * _clipped_log(p) + (1 - y) * _clipped_log(1 - p))
+
+
+@_bce_terms.vjp
+def _bce_terms_vjp(primals, cotangent, output):
+    p, y = primals
+    # at least float32 inside, as torch computes half-precision losses: in float16, 1e-12 is 0
+    # and p (1 - p) of a subnormal p keeps a digit or two
+    wide = mx.float64 if p.dtype == mx.float64 else mx.float32
+    p32, y32, c32 = p.astype(wide), y.astype(wide), cotangent.astype(wide)
+    grad_p = c32 * (p32 - y32) / mx.maximum(p32 * (1 - p32), 1e-12)
+    grad_y = c32 * (_clipped_log(1 - p32) - _clipped_log(p32))
+    return grad_p.astype(p.dtype), grad_y.astype(y.dtype)
+
+
+def _clipped_log(x: mx.array) -> mx.array:
+    return mx.maximum(mx.log(x), -100.0)
 
 
 def loss_fn(model: nn.Module, X: mx.array, y: mx.array) -> mx.array:

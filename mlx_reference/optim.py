@@ -29,17 +29,26 @@ def make_adam(
     """Adam with PyTorch's semantics, its state created now (so a compiled step can capture it)."""
     optimizer = optim.Adam(learning_rate=learning_rate, betas=list(betas), eps=eps, bias_correction=True)
     optimizer.init(model.trainable_parameters())
+    set_learning_rate(optimizer, learning_rate)
     return optimizer
 
 
 def get_learning_rate(optimizer: optim.Optimizer) -> float:
-    return optimizer.learning_rate.item()
+    """The learning rate as the Python float it was set to, as torch's ``param_group["lr"]``.
+
+    MLX keeps the rate in ``optimizer.state`` as a float32 array (the update uses that); reading
+    it back gives 0.0010000000474974513 for 1e-3, and a schedule computed from the rounded value
+    drifts from torch's by an ulp per reduction and can flip an ``eps`` decision.
+    """
+    value = getattr(optimizer, "_learning_rate_set", None)
+    return float(value) if value is not None else optimizer.learning_rate.item()
 
 
 def set_learning_rate(optimizer: optim.Optimizer, learning_rate: float) -> None:
     # The learning rate lives in optimizer.state, so a step compiled with the state as its
     # input sees the change without recompiling.
     optimizer.learning_rate = learning_rate
+    optimizer._learning_rate_set = float(learning_rate)
 
 
 def export_optimizer_state(optimizer: optim.Optimizer, model: nn.Module) -> dict[str, np.ndarray]:
@@ -89,8 +98,6 @@ class ReduceLROnPlateau:
         self.num_bad_epochs = 0
         self.cooldown_counter = 0
         self.last_epoch = 0
-        # Kept as a Python float, like torch's param_group["lr"]; MLX stores it as float32.
-        self._lr = get_learning_rate(optimizer)
 
     def step(self, metric: float) -> None:
         current = float(metric)
@@ -104,15 +111,15 @@ class ReduceLROnPlateau:
             self.cooldown_counter -= 1
             self.num_bad_epochs = 0
         if self.num_bad_epochs > self.patience:
-            new_lr = max(self._lr * self.factor, self.min_lr)
-            if self._lr - new_lr > self.eps:
-                self._lr = new_lr
+            old_lr = get_learning_rate(self.optimizer)  # a Python float, like torch's param_group["lr"]
+            new_lr = max(old_lr * self.factor, self.min_lr)
+            if old_lr - new_lr > self.eps:
                 set_learning_rate(self.optimizer, new_lr)
             self.cooldown_counter = self.cooldown
             self.num_bad_epochs = 0
 
     def get_last_lr(self) -> list[float]:
-        return [self._lr]
+        return [get_learning_rate(self.optimizer)]
 
     def _is_better(self, a: float) -> bool:
         if self.mode == "min":

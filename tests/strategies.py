@@ -1,0 +1,79 @@
+"""Hypothesis strategies of the suite, kept in one place and kept small (the suite runs in well
+under two minutes): shapes, data, weights, gradient sequences, metric sequences, settings."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from conformance.weights import init_weights
+
+seeds = st.integers(0, 2**16)
+
+
+@st.composite
+def model_case(draw, max_n: int = 48, max_in: int = 6, max_hidden: int = 24):
+    """``(X, y, weights)``: a batch of 1..max_n samples with 1..max_in features (values within
+    +-8, float32) and 0/1 labels, and SimpleNN weights of hidden width 1..max_hidden, PyTorch's
+    initialization scaled by 1/4..4."""
+    n = draw(st.integers(1, max_n))
+    d = draw(st.integers(1, max_in))
+    h = draw(st.integers(1, max_hidden))
+    X = draw(hnp.arrays(np.float32, (n, d), elements=st.floats(-8, 8, width=32, allow_subnormal=False)))
+    y = draw(hnp.arrays(np.float32, (n,), elements=st.sampled_from([0.0, 1.0])))
+    w_scale = draw(st.sampled_from([0.25, 1.0, 4.0]))
+    w = {k: (v * w_scale).astype(np.float32) for k, v in init_weights(d, h, draw(seeds)).items()}
+    return X, y, w
+
+
+@st.composite
+def scaler_case(draw):
+    """``(train, val)`` columns of 2..64 rows, each column with its own offset (|offset| up to
+    1e3) and spread (1e-2..1e2) and never near-constant: float32 and float64 disagree about what
+    "constant" means for a column whose spread is at its rounding level, on purpose."""
+    n = draw(st.integers(2, 64))
+    d = draw(st.integers(1, 5))
+    rng = np.random.default_rng(draw(seeds))
+    offsets = np.array([draw(st.floats(-1e3, 1e3)) for _ in range(d)])
+    spreads = np.array([draw(st.sampled_from([1e-2, 1.0, 30.0, 1e2])) for _ in range(d)])
+    train = (rng.standard_normal((n, d)) * spreads + offsets).astype(np.float32)
+    val = (rng.standard_normal((5, d)) * spreads + offsets).astype(np.float32)
+    return train, val
+
+
+metric_sequences = st.lists(st.sampled_from([1.0, 0.99995, 0.9, 0.8, 0.7, 0.5, 0.45, 0.3]) |
+                            st.floats(0.0, 2.0, allow_nan=False), min_size=1, max_size=30)
+
+plateau_options = st.fixed_dictionaries({}, optional={
+    "mode": st.sampled_from(["min", "max"]),
+    "factor": st.sampled_from([0.1, 0.5, 0.9]),
+    "patience": st.integers(0, 4),
+    "threshold": st.sampled_from([0.0, 1e-4, 0.05]),
+    "threshold_mode": st.sampled_from(["rel", "abs"]),
+    "cooldown": st.integers(0, 3),
+    "min_lr": st.sampled_from([0.0, 1e-4, 5e-4]),
+    "eps": st.sampled_from([1e-8, 1e-4]),
+})
+
+val_losses = st.lists(st.sampled_from([1.0, 0.9, 0.875, 0.8, 0.75, 0.7, 0.6, float("nan")]) | st.floats(0, 2),
+                      min_size=1, max_size=25)
+
+
+@st.composite
+def classification_case(draw):
+    """Logits on a grid of quarters (so float32 and float64 agree on their sign; 0 included) and labels."""
+    n = draw(st.integers(1, 60))
+    logits = np.array(draw(st.lists(st.integers(-12, 12), min_size=n, max_size=n)), np.float32) / 4
+    labels = np.array(draw(st.lists(st.sampled_from([0.0, 1.0]), min_size=n, max_size=n)), np.float32)
+    return logits, labels
+
+
+@st.composite
+def lockstep_case(draw):
+    """A short training run: 6..64 synthetic samples, hidden 1..16, full batch or minibatches of
+    4..n, 1..3 epochs, lr 1e-3 (the budgets' regime), any seed."""
+    n = draw(st.integers(6, 64))
+    hidden = draw(st.integers(1, 16))
+    batch = draw(st.none() | st.integers(4, n))
+    return dict(n=n, hidden=hidden, batch_size=batch, epochs=draw(st.integers(1, 3)), seed=draw(st.integers(0, 999)))
