@@ -16,7 +16,9 @@ DTYPES = {"float32": mx.float32, "float16": mx.float16, "bfloat16": mx.bfloat16,
 
 def to_array(x: np.ndarray, dtype: str = "float32") -> mx.array:
     """A numpy array as an MLX array of ``dtype`` (explicit: MLX has no float64 on the GPU)."""
-    return mx.array(np.asarray(x)).astype(DTYPES[dtype])
+    # The dtype goes to mx.array itself: mx.array(float64 numpy) is float32 already, and casting
+    # afterwards would give float64 arrays holding float32-rounded values.
+    return mx.array(np.asarray(x), dtype=DTYPES[dtype])
 
 
 def to_numpy(x: mx.array) -> np.ndarray:

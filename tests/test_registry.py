@@ -1,0 +1,240 @@
+"""The registry of differences is complete, every entry is proven, and the porting guide is current.
+
+Walks ``conformance.registry``: each entry names a test in ``tests/test_pitfalls.py`` that exists,
+is tied to it, re-measures every number it quotes and is not skipped on the CPU unless the entry
+needs a GPU; every line it quotes is in the seed document; every object it points to exists. Then
+checks that ``docs/PORTING.md`` is exactly what ``python -m conformance.guide`` renders now.
+"""
+
+from __future__ import annotations
+
+import builtins
+import difflib
+import importlib.util
+import inspect
+import re
+import string
+from pathlib import Path
+
+import pytest
+
+from conformance import guide, registry
+from conformance.registry import API_NAMES, ENTRIES, STEPS
+
+ROOT = Path(__file__).resolve().parent.parent
+ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+
+# The issue's list: each difference it names, and the entry that covers it.
+REQUIRED_DIFFERENCES = {
+    "lazy evaluation and mx.eval": "lazy-evaluation",
+    "the compiled step and its state": "compiled-step-state",
+    "Adam's bias correction": "adam-bias-correction",
+    "BCE's with_logits default": "bce-with-logits-default",
+    "probability vs logit thresholds": "seed-logit-threshold",
+    "shape (N,1) vs (N,)": "shape-n1-vs-n",
+    "silent float64 -> float32": "float64-silently-float32",
+    "float64 only on MLX's CPU": "float64-gpu",
+    "TF32 on MLX's CUDA backend": "tf32-cuda",
+    "standard deviation conventions": "std-convention",
+    "model.eval() and the absence of no_grad": "eval-mode-and-no-grad",
+    "copying best weights for early stopping": "early-stopping-best-weights",
+    "the missing ReduceLROnPlateau": "reduce-lr-on-plateau-missing",
+    "random number streams": "random-streams",
+    "integer targets": "integer-targets",
+    "API names and arguments": "api-names",
+}
+# The seed's defects named by the issue and the design notes: each must be an entry marked seed_defect.
+REQUIRED_SEED_DEFECTS = {
+    "import mlx.optim": "seed-import-mlx-optim",
+    "nn.BCELoss": "seed-bceloss-missing",
+    "forward never called": "seed-forward-not-called",
+    "Adam(model.parameters(), lr=...)": "seed-adam-signature",
+    "zero_grad/backward/step": "seed-zero-grad-backward-step",
+    "torch.no_grad in an MLX program": "seed-torch-no-grad",
+    ".astype(int)": "seed-astype-int",
+    ".numpy()": "seed-numpy-method",
+    "thresholding logits at 0.5": "seed-logit-threshold",
+    "the scaler fit before the split": "seed-scaler-before-split",
+    "a 5-sample 80/20 split": "seed-five-samples-one-test",
+}
+
+
+def _pitfalls():
+    path = ROOT / registry.TEST_FILE
+    spec = importlib.util.spec_from_file_location("_pitfalls_under_registry_check", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+PITFALLS = _pitfalls()
+
+
+def _device_available(device: str) -> bool:
+    from mlx_reference.device import gpu_backend
+
+    if device == "gpu":
+        return gpu_backend() is not None
+    import torch
+
+    return gpu_backend() == "cuda" and torch.cuda.is_available()
+
+
+def test_entries_are_well_formed():
+    ids = [e.id for e in ENTRIES]
+    assert len(ids) == len(set(ids)), f"duplicate ids: {sorted(i for i in ids if ids.count(i) > 1)}"
+    for e in ENTRIES:
+        assert ID.match(e.id), f"{e.id}: ids are lower-case words joined by '-'"
+        assert e.step in STEPS, f"{e.id}: step {e.step} is not one of the document's 8"
+        assert e.kind in registry.KINDS, f"{e.id}: kind {e.kind!r} is not one of {sorted(registry.KINDS)}"
+        assert e.device is None or e.device in registry.DEVICES, f"{e.id}: unknown device {e.device!r}"
+        for field in ("title", "mlx", "torch", "naive_failure", "fix"):
+            assert getattr(e, field).strip(), f"{e.id}: {field} is empty"
+        assert e.test == f"{registry.TEST_FILE}::test_{e.id.replace('-', '_')}", f"{e.id}: test is {e.test!r}"
+
+
+def test_every_step_has_entries_and_every_seed_snippet_a_defect():
+    steps = guide.seed_steps()
+    assert sorted(steps) == sorted(STEPS), "the seed document's sections are no longer steps 1-8"
+    for n in STEPS:
+        assert list(registry.by_step(n)), f"step {n} has no registry entry"
+        if steps[n].code:
+            assert [e for e in registry.by_step(n) if e.seed_defect], f"step {n}'s code has no registered defect"
+
+
+@pytest.mark.parametrize("topic, entry_id", sorted(REQUIRED_DIFFERENCES.items()))
+def test_every_difference_of_the_issue_is_covered(topic, entry_id):
+    assert registry.get(entry_id)
+
+
+@pytest.mark.parametrize("topic, entry_id", sorted(REQUIRED_SEED_DEFECTS.items()))
+def test_every_known_seed_defect_is_covered(topic, entry_id):
+    assert registry.get(entry_id).seed_defect, f"{entry_id} covers a defect of the seed's code ({topic})"
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e.id)
+def test_entry_has_a_demonstrating_test(entry):
+    func = getattr(PITFALLS, entry.test_function, None)
+    assert func is not None and callable(func), f"{entry.id}: {entry.test} does not exist"
+    assert getattr(func, "entry_id", None) == entry.id, (
+        f"{entry.id}: {entry.test_function} is not decorated with @demonstrates({entry.id!r})")
+    marks = {m.name: m for m in getattr(func, "pytestmark", [])}
+    assert "skip" not in marks and "xfail" not in marks, f"{entry.id}: its proof is skipped or expected to fail"
+    if entry.device is None:
+        assert "skipif" not in marks, f"{entry.id}: runs everywhere, but its test may skip"
+    else:
+        assert "gpu" in marks, f"{entry.id}: needs a GPU, so its test must carry the gpu marker"
+        skipif = marks.get("skipif")
+        assert skipif is not None and skipif.kwargs.get("reason"), f"{entry.id}: needs a skipif with a stated reason"
+        assert bool(skipif.args[0]) == (not _device_available(entry.device)), (
+            f"{entry.id}: its test skips where the device exists, or runs where it does not")
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e.id)
+def test_every_number_is_remeasured(entry):
+    source = inspect.getsource(getattr(PITFALLS, entry.test_function))
+    fields = {f for _, f, _, _ in string.Formatter().parse(entry.naive_failure) if f}
+    keys = {m.key for m in entry.measured}
+    assert len(keys) == len(entry.measured), f"{entry.id}: duplicate measurement keys"
+    assert fields == keys, f"{entry.id}: naive_failure quotes {sorted(fields)}, the entry measures {sorted(keys)}"
+    for m in entry.measured:
+        assert m.how.strip(), f"{entry.id}: {m.key} does not say how it was measured"
+        assert f'measured("{entry.id}", "{m.key}"' in source, f"{entry.id}: {entry.test_function} never re-measures {m.key}"
+    called = set(re.findall(r'measured\("([^"]+)", "([^"]+)"', source))
+    assert called <= {(entry.id, k) for k in keys}, f"{entry.id}: the test measures keys of other entries: {called}"
+    entry.naive_failure_text()
+
+
+def test_seed_lines_are_in_the_document():
+    steps = guide.seed_steps()
+    for e in ENTRIES:
+        for line in e.seed_lines:
+            assert guide.locate(line, steps), f"{e.id}: the seed document has no line {line!r}"
+        if e.seed_defect and steps[e.step].code:
+            assert e.seed_lines, f"{e.id}: a defect of the seed's code must quote the lines it concerns"
+
+
+def test_references_exist():
+    for e in ENTRIES:
+        for ref in e.reference:
+            assert guide.resolve(ref) is not None, f"{e.id}: {ref} does not exist"
+    for n, names in guide.EXCERPTS.items():
+        for name in names:
+            guide.resolve("mlx_reference." + name)
+            guide.resolve("reference_torch." + name)
+
+
+def test_every_pitfall_test_belongs_to_an_entry():
+    tests = {name for name, obj in vars(PITFALLS).items() if name.startswith("test_") and callable(obj)}
+    assert tests == {e.test_function for e in ENTRIES}, (
+        f"tests without an entry: {sorted(tests - {e.test_function for e in ENTRIES})}; "
+        f"entries without a test: {sorted({e.test_function for e in ENTRIES} - tests)}")
+
+
+def test_the_ten_most_costly():
+    ranked = registry.most_costly()
+    assert [e.cost for e in ranked] == list(range(1, 11)), "cost ranks must be 1..10, each once"
+    for e in ranked:
+        fields = {f for _, f, _, _ in string.Formatter().parse(e.cost_summary) if f}
+        assert e.cost_summary and fields, f"{e.id}: a ranked entry needs a cost_summary quoting its measured cost"
+        assert fields <= set(e.values()), f"{e.id}: cost_summary quotes unmeasured {sorted(fields - set(e.values()))}"
+        e.summary_text()
+    assert all(not e.cost_summary for e in ENTRIES if e.cost is None)
+
+
+def test_api_rows_are_checkable():
+    for row in API_NAMES:
+        assert row.torch and row.mlx and row.torch_check and row.mlx_check
+        if row.naive:
+            assert isinstance(getattr(builtins, row.naive_error or "", None), type), f"{row.naive}: {row.naive_error}"
+
+
+def test_guide_is_current():
+    rendered = guide.render()
+    committed = guide.GUIDE.read_text(encoding="utf-8") if guide.GUIDE.exists() else ""
+    if committed != rendered:
+        diff = list(difflib.unified_diff(committed.splitlines(), rendered.splitlines(), "docs/PORTING.md (committed)",
+                                         "rendered now", lineterm="", n=1))
+        shown = "\n".join(diff[:60]) + (f"\n... {len(diff) - 60} more diff lines" if len(diff) > 60 else "")
+        pytest.fail("docs/PORTING.md is not what the registry and the code render now; run "
+                    f"python -m conformance.guide and commit the result:\n{shown}", pytrace=False)
+
+
+def test_guide_check_command(tmp_path, capsys):
+    out = tmp_path / "PORTING.md"
+    assert guide.main(["--output", str(out)]) == 0
+    assert guide.main(["--check", "--output", str(out)]) == 0
+    out.write_text(out.read_text(encoding="utf-8") + "\nedited by hand\n", encoding="utf-8")
+    assert guide.main(["--check", "--output", str(out)]) == 1
+    assert "not current" in capsys.readouterr().err
+
+
+def test_guide_covers_every_entry_and_step():
+    text = guide.render()
+    for e in ENTRIES:
+        assert f'<a id="{e.id}"></a>' in text and e.test_function in text
+    for n, title in STEPS.items():
+        assert f"## {n}. {title}" in text
+    steps = guide.seed_steps()
+    for n, step in steps.items():
+        for line in step.code.splitlines():
+            if line.strip():
+                assert line in text, f"step {n}'s line {line!r} is missing from the guide"
+
+
+def test_readme_section_is_current():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    if guide.README_START not in readme:
+        pytest.skip("README.md has no pitfalls section (python -m conformance.guide --readme prints it)")
+    start = readme.index(guide.README_START)
+    end = readme.index(guide.README_END, start) + len(guide.README_END)
+    if readme[start:end] + "\n" != guide.readme_section():
+        pytest.fail("README.md's pitfalls section is not what the registry renders: replace it with the output "
+                    "of python -m conformance.guide --readme", pytrace=False)
+
+
+def test_seed_copy_matches_shared():
+    shared = ROOT.parent / "shared" / "seed" / guide.SEED.name
+    if not shared.exists():
+        pytest.skip("no ../shared/seed beside the repository")
+    assert guide.SEED.read_bytes() == shared.read_bytes(), "docs/seed/ is not a verbatim copy of shared/seed/"
