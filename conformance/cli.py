@@ -119,6 +119,9 @@ def _check_device(device: str) -> None:
                for n in ("mlx", "torch") if side(n).device.gpu_backend() is None]
     if missing:
         raise UsageError(f"--device gpu: no GPU for {' and '.join(missing)} here; run with --device cpu")
+    # Compare like with like: torch's float32 matmuls follow the mode MLX runs in (TF32 on CUDA
+    # unless MLX_ENABLE_TF32=0, which MLX reads once, before its first matmul).
+    side("torch").device.set_precision_mode(side("mlx").device.precision_mode("gpu"))
 
 
 class _Progress:

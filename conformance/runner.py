@@ -177,13 +177,15 @@ def run_both(dataset: Dataset, config: RunConfig, on_epoch: Callable | None = No
     return outcome
 
 
-def build_checks(outcome: Outcome, mode: str, splits, weights, reproduce: str) -> list[Check]:
-    """Every comparison of the run, in the order of the document's steps."""
+def build_checks(outcome: Outcome, mode: str, splits, weights, reproduce: str,
+                 names: tuple[str, str] = ("mlx", "torch")) -> list[Check]:
+    """Every comparison of the run, in the order of the document's steps: ``results["mlx"]``
+    (named ``names[0]`` in messages) against ``results["torch"]`` (``names[1]``), the reference."""
     cfg = outcome.config
     m, t = outcome.results["mlx"], outcome.results["torch"]
     rm, rt = outcome.recorders["mlx"], outcome.recorders["torch"]
     exact = _Float64Reference(splits, weights, cfg)
-    common = dict(dtype=cfg.dtype, mode=mode, reproduce=reproduce, device=cfg.device)
+    common = dict(dtype=cfg.dtype, mode=mode, reproduce=reproduce, device=cfg.device, names=names)
     lr = cfg.learning_rate  # the scale of trajectories: Adam moves a parameter by about lr a step
     checks: list[Check] = []
     X_train = t["standardized"]["train"]
@@ -323,7 +325,8 @@ def _trajectory(a: list[float], b: list[float], path: str, common: dict, stride:
     first step out of budget (or, when all pass, the one closest to its limit). ``exact()``, the
     float64 series, is computed only if a step fails."""
     if len(a) != len(b):
-        check = problem(path, f"{len(a)} steps from mlx but {len(b)} from torch (a decision differed earlier)",
+        first, second = common.get("names", ("mlx", "torch"))
+        check = problem(path, f"{len(a)} steps from {first} but {len(b)} from {second} (a decision differed earlier)",
                         kind="loss", **common)
         check.extra["consequence"] = True
         return check
