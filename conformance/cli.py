@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from .data import DataError, document_dataset, load_table, synthetic_dataset
+from .data import DataError, document_dataset, load_table, split_indices, synthetic_dataset
 
 PROG = "python -m conformance"
 
@@ -241,10 +241,11 @@ def main(argv: list[str] | None = None) -> int:
 
         env = environment(args.device)
         reproduce = " ".join([PROG, *(argv if argv is not None else sys.argv[1:])])
-        try:
-            outcome = run_both(dataset, cfg, on_epoch=_Progress(cfg.epochs), reproduce=reproduce)
-        except ValueError as e:  # a setting the data cannot support (DataError is a ValueError)
-            raise UsageError(str(e)) from None
+        try:  # the split the data cannot support, said before anything runs, naming the data
+            split_indices(dataset.y, cfg.val_fraction, cfg.test_fraction, cfg.seed, cfg.stratify)
+        except DataError as e:
+            raise UsageError(f"{dataset.source}: {e}") from None
+        outcome = run_both(dataset, cfg, on_epoch=_Progress(cfg.epochs), reproduce=reproduce)
         outcome.every = args.every
     except (UsageError, DataError) as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)

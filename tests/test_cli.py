@@ -89,3 +89,48 @@ def test_pytest_conformance_report(tmp_path):
     if "gpu" in report["options"]["unavailable"]:
         skipped = [t for t in outcomes.values() if t["outcome"] == "skipped"]
         assert skipped and all("--device gpu" in t["reason"] for t in skipped), skipped
+
+
+@pytest.mark.parametrize("ext", [".csv", ".json", ".sqlite", ".npz"])
+def test_every_table_format_conforms(tmp_path, capfd, ext):
+    """``--data`` on each format the README names runs both pipelines and conforms (exit 0)."""
+    from conformance.data import synthetic_dataset, write_table
+
+    path = tmp_path / f"table{ext}"
+    write_table(synthetic_dataset(40, n_features=3, seed=5), path)
+    rc = cli.main(["--data", str(path), "--epochs", "5", "--no-compile"])
+    out = capfd.readouterr().out
+    assert rc == 0 and "CONFORMS: all" in out, out[-2000:]
+    assert f"table{ext}: 40 samples, 3 features" in out, out[:600]
+
+
+BAD_INPUTS = {
+    # name: (file content or None for no file, file name, extra args, words the one line must hold)
+    "missing file": (None, "absent.csv", [], ["absent.csv", "no such file"]),
+    "unknown extension": ("a,b\n", "table.txt", [], ["table.txt", ".csv"]),
+    "ragged row": ("x1,x2,y\n1,2,0\n3,1\n", "ragged.csv", [], ["ragged.csv", "row 2", "fields"]),
+    "header only": ("x1,x2,y\n", "empty.csv", [], ["empty.csv", "no data rows"]),
+    "non-numeric cell": ("x1,x2,y\n1,2,0\n2,abc,1\n3,4,0\n", "words.csv", [], ["words.csv", "row 2", "'x2'", "abc"]),
+    "NaN": ("x1,x2,y\n1,2,0\n2,nan,1\n3,4,0\n", "nan.csv", [], ["nan.csv", "row 2", "'x2'"]),
+    "three classes": ("x1,y\n1,0\n2,1\n3,2\n", "three.csv", [], ["three.csv", "3 distinct values"]),
+    "missing target": ("x1,x2,y\n1,2,0\n", "t.csv", ["--target", "label"], ["t.csv", "'label'"]),
+    "bad JSON": ('[{"x1": 1, "y": 0}', "bad.json", [], ["bad.json", "JSON"]),
+    "too few samples": ("x1,y\n1,0\n2,1\n", "two.csv", [], ["two.csv", "samples"]),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_exits_2_with_one_line_and_no_report(tmp_path, capsys, case):
+    content, name, extra, words = BAD_INPUTS[case]
+    path = tmp_path / name
+    if content is not None:
+        path.write_text(content)
+    report = tmp_path / "report.json"
+    rc = cli.main(["--data", str(path), "--json", str(report), *extra])
+    err = capsys.readouterr().err
+    assert rc == 2, (case, rc, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for word in words:
+        assert word in lines[0], f"{case}: {word!r} not in {lines[0]!r}"
+    assert not report.exists() and not list(tmp_path.glob(".report.json*")), "a report was written for bad input"
