@@ -40,8 +40,13 @@ def get_learning_rate(optimizer: optim.Optimizer) -> float:
     it back gives 0.0010000000474974513 for 1e-3, and a schedule computed from the rounded value
     drifts from torch's by an ulp per reduction and can flip an ``eps`` decision.
     """
+    stored = optimizer.learning_rate.item()
     value = getattr(optimizer, "_learning_rate_set", None)
-    return float(value) if value is not None else optimizer.learning_rate.item()
+    # The float set through set_learning_rate, unless the rate was changed some other way since
+    # (optimizer.learning_rate = ...): then the stored float32 is all there is.
+    if value is not None and np.float32(value) == np.float32(stored):
+        return float(value)
+    return stored
 
 
 def set_learning_rate(optimizer: optim.Optimizer, learning_rate: float) -> None:

@@ -120,3 +120,17 @@ def test_plateau_by_hand(conf_cpu):
     conf_cpu.decision(np.float32(lrs), np.float32(expected), path="plateau patience 2 on a flat sequence",
                       names=("mlx", "by hand"))
     assert all(math.isfinite(x) for x in lrs)
+
+
+def test_learning_rate_read_back_follows_direct_assignment():
+    """``get_learning_rate`` returns the Python float given to ``set_learning_rate`` (as torch
+    keeps it), but not a stale one after the rate was assigned on the optimizer directly."""
+    from mlx_reference.model import SimpleNN as MlxNN
+    from mlx_reference.optim import get_learning_rate, make_adam, set_learning_rate
+
+    optimizer = make_adam(MlxNN(), 1e-3)
+    assert get_learning_rate(optimizer) == 1e-3  # the float itself, not float32(1e-3)
+    optimizer.learning_rate = 0.25
+    assert get_learning_rate(optimizer) == 0.25
+    set_learning_rate(optimizer, 1e-4)
+    assert get_learning_rate(optimizer) == 1e-4
