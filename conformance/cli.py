@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 import time
 from pathlib import Path
 
 from .data import DataError, document_dataset, load_table, split_indices, synthetic_dataset
+from .report import checks_payload, fold_steps
 
 PROG = "python -m conformance"
 
@@ -146,26 +146,16 @@ def _fmt(v) -> str:
     return str(v)
 
 
-_STEP = re.compile(r" / step \d+ /")
-
-
 def _rows(checks):
-    """One printed row per quantity: a training tensor's many steps fold into its first failure
-    (or, when all pass, its worst step)."""
-    groups: dict[str, list] = {}
-    for c in checks:
-        groups.setdefault(_STEP.sub(" / steps /", c.path), []).append(c)
+    """One printed row per quantity: a tensor's checks at every training step fold into its first
+    failure (or, when all pass, its worst step), as in the JSON report."""
     rows = []
-    for path, cs in groups.items():
-        failed = [c for c in cs if not c.passed]
-        pick = failed[0] if failed else max(cs, key=_share_of_budget)
-        label = path if len(cs) == 1 else f"{path} ({len(cs)} steps; {'first failure' if failed else 'worst'} at step {pick.step})"
-        rows.append((label, pick))
+    for c in fold_steps(checks_payload(checks)):
+        steps = c.get("steps")
+        label = c["path"] if not steps else (
+            f"{c['path']} ({steps} steps; {'first failure' if c['failed_steps'] else 'worst'} at step {c['step']})")
+        rows.append((label, c))
     return rows
-
-
-def _share_of_budget(c) -> float:
-    return c.share
 
 
 def print_report(outcome, env: dict, out=None) -> None:
@@ -191,9 +181,9 @@ def print_report(outcome, env: dict, out=None) -> None:
     w(header)
     w("-" * len(header))
     for label, c in _rows(outcome.checks):
-        verdict = "ok" if c.passed else ("MISMATCH" if not c.problem else "PROBLEM")
-        w(f"{label[:76]:<76} {_fmt(c.actual_value):>14} {_fmt(c.expected_value):>14} {c.max_abs:>9.2e} {c.max_rel:>9.2e} "
-          f"{c.atol:>7.0e} {c.rtol:>7.0e}  {verdict}")
+        verdict = "ok" if c["passed"] else ("MISMATCH" if not c["problem"] else "PROBLEM")
+        w(f"{label[:76]:<76} {_fmt(c['actual_value']):>14} {_fmt(c['expected_value']):>14} {c['max_abs']:>9.2e} "
+          f"{c['max_rel']:>9.2e} {c['atol']:>7.0e} {c['rtol']:>7.0e}  {verdict}")
     w()
     hm, ht = outcome.results["mlx"]["history"], outcome.results["torch"]["history"]
     w(f"{'epoch':>6} {'mlx train':>12} {'torch train':>12} {'mlx val':>12} {'torch val':>12} {'lr':>10}")
