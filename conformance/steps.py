@@ -14,20 +14,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .runner import side as package
+from .sides import rounded, side as package  # noqa: F401  (rounded: re-exported)
 
 LOW_PRECISION = ("bfloat16", "float16")
-
-
-def rounded(x, dtype: str) -> np.ndarray:
-    """``x`` rounded to ``dtype`` (as both sides receive it) and widened back to float64."""
-    import torch  # the rounding of torch and MLX is the same IEEE round-to-nearest-even
-
-    from reference_torch.data import DTYPES
-
-    if dtype == "float64":
-        return np.asarray(x, dtype=np.float64)
-    return torch.as_tensor(np.asarray(x, dtype=np.float64)).to(DTYPES[dtype]).to(torch.float64).numpy().copy()
 
 
 def rounded_tree(tree: dict, dtype: str) -> dict:

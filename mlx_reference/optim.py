@@ -15,7 +15,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import mlx.optimizers as optim
 import numpy as np
-from mlx.utils import tree_flatten
+from mlx.utils import tree_flatten, tree_unflatten
 
 from .data import to_numpy
 
@@ -65,6 +65,31 @@ def export_optimizer_state(optimizer: optim.Optimizer, model: nn.Module) -> dict
         out[f"{name}.exp_avg_sq"] = to_numpy(state[f"{name}.v"])
     out["step"] = np.asarray(optimizer.step.item(), dtype=np.float64)
     return out
+
+
+def import_optimizer_state(optimizer: optim.Optimizer, model: nn.Module, state: dict[str, np.ndarray]) -> None:
+    """Set Adam's state from ``export_optimizer_state``'s form (PyTorch's names), in place.
+
+    The arrays are replaced inside the existing state dictionaries, never by assigning
+    ``optimizer.state``: a step compiled with ``inputs=[model.state, optimizer.state]`` holds
+    those dictionaries and reads whatever they contain at each call.
+    """
+    current = optimizer.state
+    for name, param in tree_flatten(model.trainable_parameters()):
+        node = current
+        for part in name.split("."):
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        node["m"] = mx.array(np.asarray(state[f"{name}.exp_avg"]), dtype=param.dtype)
+        node["v"] = mx.array(np.asarray(state[f"{name}.exp_avg_sq"]), dtype=param.dtype)
+    current["step"] = mx.array(int(np.asarray(state["step"])), dtype=mx.uint64)
+
+
+def apply_gradients(optimizer: optim.Optimizer, model: nn.Module, gradients: dict[str, np.ndarray]) -> None:
+    """One optimizer step with the given gradients (numpy, PyTorch names) instead of computed ones."""
+    grads = tree_unflatten([(k, mx.array(np.asarray(v), dtype=p.dtype))
+                            for (k, p), v in ((kp, gradients[kp[0]]) for kp in tree_flatten(model.trainable_parameters()))])
+    optimizer.update(model, grads)
+    mx.eval(model.parameters(), optimizer.state)
 
 
 class ReduceLROnPlateau:

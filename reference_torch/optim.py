@@ -44,3 +44,27 @@ def export_optimizer_state(optimizer: torch.optim.Optimizer, model: nn.Module) -
         step = float(state["step"]) if state else 0.0
     out["step"] = np.asarray(step, dtype=np.float64)
     return out
+
+
+def import_optimizer_state(optimizer: torch.optim.Optimizer, model: nn.Module, state: dict[str, np.ndarray]) -> None:
+    """Set Adam's state from ``export_optimizer_state``'s form (PyTorch's names), in place.
+
+    A step count of 0 empties the state, as a fresh ``Adam`` has it before its first step.
+    """
+    step = float(np.asarray(state["step"]))
+    for name, p in model.named_parameters():
+        if step == 0:
+            optimizer.state.pop(p, None)
+            continue
+        optimizer.state[p] = {
+            "step": torch.tensor(step, dtype=torch.float32),
+            "exp_avg": torch.as_tensor(np.asarray(state[f"{name}.exp_avg"]), device=p.device).to(p.dtype).clone(),
+            "exp_avg_sq": torch.as_tensor(np.asarray(state[f"{name}.exp_avg_sq"]), device=p.device).to(p.dtype).clone(),
+        }
+
+
+def apply_gradients(optimizer: torch.optim.Optimizer, model: nn.Module, gradients: dict[str, np.ndarray]) -> None:
+    """One optimizer step with the given gradients (numpy, PyTorch names) instead of computed ones."""
+    for name, p in model.named_parameters():
+        p.grad = torch.as_tensor(np.asarray(gradients[name]), device=p.device).to(p.dtype).reshape(p.shape)
+    optimizer.step()

@@ -30,7 +30,7 @@ from __future__ import annotations
 from .datasets import Dataset, document_dataset, synthetic_dataset
 from .errors import DataError, PathLike
 from .readers import SUPPORTED_EXTENSIONS
-from .splits import SplitIndices, apply_split, shuffle_orders, split_indices, split_sizes
+from .splits import SplitIndices, apply_split, epoch_orders, shuffle_orders, split_indices, split_sizes
 from .tables import DEFAULT_TARGETS, load_table, write_table
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "SplitIndices",
     "apply_split",
     "document_dataset",
+    "epoch_orders",
     "load_table",
     "shuffle_orders",
     "split_indices",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -210,14 +210,22 @@ def apply_split(dataset: Dataset, idx: SplitIndices) -> dict[str, tuple[np.ndarr
     }
 
 
-def shuffle_orders(n: int, epochs: int, seed: int) -> list[np.ndarray]:
-    """The minibatch order of each epoch, drawn once in numpy: ``rng.permutation(n)`` per epoch.
-
-    ``rng = np.random.default_rng(seed)``; both frameworks iterate the training rows in these
-    orders, so their minibatches are identical.
-    """
+def epoch_orders(n: int, seed: int) -> Iterator[np.ndarray]:
+    """The minibatch order of each epoch, one epoch at a time: ``rng.permutation(n)`` per epoch,
+    ``rng = np.random.default_rng(seed)``. Both frameworks' ``fit`` draw exactly these orders, so
+    their minibatches are identical; lazily, a run of any length holds one order at a time."""
     n = _check_int("shuffle_orders", "n", n, minimum=1)
-    epochs = _check_int("shuffle_orders", "epochs", epochs, minimum=0)
     seed = _check_int("shuffle_orders", "seed", seed, minimum=0)
     rng = np.random.default_rng(seed)
-    return [rng.permutation(n).astype(np.int64) for _ in range(epochs)]
+
+    def orders() -> Iterator[np.ndarray]:
+        while True:
+            yield rng.permutation(n).astype(np.int64)
+    return orders()
+
+
+def shuffle_orders(n: int, epochs: int, seed: int) -> list[np.ndarray]:
+    """The first ``epochs`` orders of :func:`epoch_orders`."""
+    orders = epoch_orders(n, seed)
+    epochs = _check_int("shuffle_orders", "epochs", epochs, minimum=0)
+    return [next(orders) for _ in range(epochs)]
