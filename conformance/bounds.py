@@ -1,0 +1,104 @@
+"""How far one float32 evaluation of SimpleNN's training step may be from exact arithmetic, per
+element: the budgets of the local step checks (``conformance.local``).
+
+Given the state both frameworks start from (the weights) and the batch, ``step_bounds`` walks the
+step's arithmetic once in float64 and bounds, for ONE side's float32 evaluation, the error of the
+loss and of every gradient element. Two sides computing from the same inputs may then differ by
+their two bounds added. The derivation, with the constants of ``tolerances.step_rounding``
+(``u`` the float32 unit roundoff, ``a = 2 x operand rounding`` the relative error of a matmul
+product's operands, 0 in IEEE mode and 2 x 2^-10 in TF32, ``g(k) = u min(k, lam sqrt(k))`` the
+error of a sum of k terms against the sum of their magnitudes):
+
+    z1 = X W1^T + b1        e1 = (a + g(d+1)) (|X| |W1|^T + |b1|)
+    h  = relu(z1)           a unit is *ambiguous* where |z1| <= e1 (exact z1, in float64): either
+                            side may put it on either side of the kink; e_h = e1 where active or ambiguous
+    z  = h W2^T + b2        e_z = e_h |W2|^T + (a + g(H+1)) (|h| |W2|^T + |b2|)
+    r  = sigmoid(z) - y     e_r = sigmoid'(z) e_z + sigmoid u     (absolute: r cancels when the model is right)
+    delta = r / n           e_delta = (e_r + u |r|) / n
+    dW2 = delta^T h         e = e_delta^T |h| + |delta|^T e_h + (a + g(n)) |delta|^T |h|
+    db2 = sum delta         e = sum e_delta + g(n) sum |delta|
+    dz1 = delta W2 [z1 > 0] e = (e_delta |W2| + (a + u) |delta W2|) on active units
+                                + |delta W2| on ambiguous ones (the whole term may be there or not)
+    dW1 = dz1^T X           e = e_dz1^T |X| + (a + g(n)) |dz1|^T |X|
+    db1 = sum dz1           e = sum e_dz1 + g(n) sum |dz1|
+    loss = mean(softplus(z) - z y)   e = mean(|r| e_z + loss_term u (|z| + 1)) + g(n) mean|l| + u |loss|
+
+First-order in u. Computed with torch (the reference framework, on its device, in float64 where
+the device has it), so that bounding a step costs about one more forward and backward pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .tolerances import step_rounding
+
+
+@dataclass
+class StepBounds:
+    """One side's error bounds for a step: ``grads`` (per element, PyTorch names), ``loss``,
+    ``logits`` (per sample), and ``ambiguous``, how many (sample, hidden unit) pairs lie within
+    rounding of ReLU's kink; with the exact values (float64 from the same float32 inputs) they
+    bound the distance from: ``exact_grads``, ``exact_loss``, ``exact_logits``."""
+
+    grads: dict[str, np.ndarray]
+    loss: float
+    logits: np.ndarray
+    ambiguous: int
+    exact_grads: dict[str, np.ndarray]
+    exact_loss: float
+    exact_logits: np.ndarray
+
+
+def step_bounds(weights: dict, X, y, mode: str) -> StepBounds:
+    """Bounds of one float32 evaluation of SimpleNN's loss and gradients at ``weights`` on the
+    batch ``(X, y)``. ``weights`` are numpy arrays or tensors; ``X`` and ``y`` torch tensors (on
+    the reference's device) or numpy arrays."""
+    import torch
+
+    r = step_rounding(mode)
+    X = torch.as_tensor(X)
+    wide = torch.float32 if X.device.type == "mps" else torch.float64
+    dev = X.device
+    f = lambda a: torch.as_tensor(np.asarray(a) if not torch.is_tensor(a) else a, device=dev).to(wide)  # noqa: E731
+    X, y = X.to(wide), f(y)
+    W1, b1, W2, b2 = (f(weights[k]) for k in ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"))
+    n, d = X.shape
+    H = W1.shape[0]
+    u, a = r.u, 2.0 * r.operand
+    g = lambda k: float(r.gamma(k))  # noqa: E731
+    absX = X.abs()
+    e1 = (a + g(d + 1)) * (absX @ W1.abs().T + b1.abs())
+    z1 = X @ W1.T + b1
+    ambiguous = z1.abs() <= e1
+    active = (z1 > 0) | ambiguous
+    h = z1.clamp_min(0)
+    e_h = e1 * active
+    w2 = W2[0]
+    e_z = e_h @ w2.abs() + (a + g(H + 1)) * (h @ w2.abs() + b2.abs())
+    z = h @ w2 + b2
+    p = torch.sigmoid(z)
+    res = p - y
+    delta = res / n
+    e_delta = (p * (1 - p) * e_z + r.sigmoid * u + u * res.abs()) / n
+    ad = delta.abs()
+    base = ad[:, None] * w2.abs()[None, :]  # |delta_s W2_j|
+    e_dz1 = (e_delta[:, None] * w2.abs() + (a + u) * base) * active + base * ambiguous
+    abs_dz1 = base * active
+    grads = {
+        "fc1.weight": e_dz1.T @ absX + (a + g(n)) * (abs_dz1.T @ absX),
+        "fc1.bias": e_dz1.sum(0) + g(n) * abs_dz1.sum(0),
+        "fc2.weight": (e_delta @ h + ad @ e_h + (a + g(n)) * (ad @ h))[None, :],
+        "fc2.bias": (e_delta.sum() + g(n) * ad.sum()).reshape(1),
+    }
+    terms = torch.nn.functional.softplus(z) - z * y
+    e_terms = res.abs() * e_z + r.loss_term * u * (z.abs() + 1)
+    loss = float(e_terms.mean() + g(n) * terms.abs().mean() + u * terms.mean().abs())
+    dz1 = delta[:, None] * w2[None, :] * (z1 > 0)
+    exact = {"fc1.weight": dz1.T @ X, "fc1.bias": dz1.sum(0), "fc2.weight": (delta @ h)[None, :],
+             "fc2.bias": delta.sum().reshape(1)}
+    host = lambda a: a.detach().cpu().numpy().astype(np.float64)  # noqa: E731
+    return StepBounds({k: host(v) for k, v in grads.items()}, loss, host(e_z), int(ambiguous.sum()),
+                      {k: host(v) for k, v in exact.items()}, float(terms.mean()), host(z))
