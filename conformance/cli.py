@@ -1,6 +1,7 @@
 """``python -m conformance``: the document's pipeline in MLX and in PyTorch, compared step by step.
 
-Exit status: 0 when every check conforms, 1 when any does not, 2 for bad input or usage.
+Exit status: 0 when every check conforms, 1 when any does not, 2 for bad input or usage, 3 when NaN or
+infinity appeared during the run (on either side).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the seed document's training pipeline in MLX and in PyTorch from the same data and "
                     "initial weights, and compare every step (data, logits, loss, gradients, Adam, each training "
                     "step, learning-rate and early-stopping decisions, metrics) under the tolerance table.",
-        epilog="Exit status: 0 every check conforms, 1 some check does not, 2 bad input or usage.",
+        epilog="Exit status: 0 every check conforms, 1 some check does not, 2 bad input or usage, 3 NaN or infinity during the run.",
     )
     d = p.add_argument_group("data (default: the document's five samples)")
     d.add_argument("--data", metavar="PATH", help="a table: .csv (header row), .json (list of records), .sqlite/.sqlite3/.db, .npz")
@@ -53,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--plateau", type=int, metavar="N", help="reduce the learning rate x0.1 after N epochs without improvement (ReduceLROnPlateau)")
     t.add_argument("--seed", type=int, default=0, help="one seed for the split, the initial weights and the shuffle (default 0)")
     t.add_argument("--no-compile", action="store_true", help="run MLX's training step uncompiled")
+    v = p.add_argument_group("the verdict")
+    v.add_argument("--ensemble", type=int, metavar="K", help="perturbed torch runs that judge MLX's free run "
+                   "(default 6; 0: the free run is reported but not judged)")
+    v.add_argument("--local-every", type=int, default=1, metavar="N",
+                   help="run the local step checks at every N-th training step (default 1: every step)")
     r = p.add_argument_group("where and what to report")
     r.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
                    help="cpu, or gpu: MLX's Metal or CUDA backend with torch's MPS or CUDA (default cpu)")
@@ -72,7 +78,7 @@ def _config(args):
         patience=args.patience, min_delta=args.min_delta, seed=args.seed,
         plateau=None if args.plateau is None else {"patience": args.plateau},
         val_fraction=args.val_fraction, test_fraction=args.test_fraction, stratify=args.stratify,
-        device=args.device, compiled=not args.no_compile,
+        device=args.device, compiled=not args.no_compile, ensemble=args.ensemble, local_every=args.local_every,
     )
     try:
         cfg.validate()
@@ -166,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2
     print_report(outcome, env)
+    if outcome.non_finite:
+        for e in outcome.non_finite:
+            print(f"{PROG}: non-finite: {e}", file=sys.stderr)
     if args.json:
         write_json(args.json, report_payload(
             "cli", outcome.checks, [args.device], config=config_dict(cfg),
@@ -173,12 +182,13 @@ def main(argv: list[str] | None = None) -> int:
                   "target": dataset.target_name, "notes": list(dataset.notes), "split": outcome.split_sizes},
             histories={k: v["history"] for k, v in outcome.results.items()},
             metrics={k: v["metrics"] for k, v in outcome.results.items()},
+            verdict=outcome.verdict(),
         ))
         print(f"report written to {args.json}")
-    if args.plot:
+    if args.plot and outcome.results.get("mlx") and outcome.results.get("torch"):
         from .plot import plot_histories
 
         plot_histories({k: v["history"] for k, v in outcome.results.items()}, args.plot,
                        title=f"MLX vs PyTorch on {dataset.source} ({cfg.device})")
         print(f"plot written to {args.plot}")
-    return 0 if outcome.passed else 1
+    return outcome.exit_status

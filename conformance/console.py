@@ -1,11 +1,18 @@
-"""The run's report on the terminal: the setting, every quantity's verdict, the loss curves, the
-metrics and the overall verdict (``python -m conformance`` prints it)."""
+"""The run's report on the terminal (``python -m conformance`` prints it): the setting, the
+verdict of each part (local checks, anchors, static checks, free running) with every quantity's
+worst case, the loss curves, the metrics and which weights they come from, and the verdict."""
 
 from __future__ import annotations
 
 import sys
 
-from .report import checks_payload, fold_steps
+PARTS = (
+    ("local", "Local checks: at each training step MLX restarts from torch's state (weights, Adam moments, step, "
+              "learning rate, batch) and takes that step; budgets are that step's own rounding, derived per element"),
+    ("anchor", "Anchors: torch's gradients against float64, its Adam step against the update's formula"),
+    ("static", "Static checks: each pipeline's own standardization and first forward pass, loss and gradients"),
+    ("free", "Free running: MLX's own run against torch's and {members} torch runs perturbed at rounding level"),
+)
 
 
 def _fmt(v) -> str:
@@ -16,23 +23,32 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def _rows(checks):
-    """One printed row per quantity: a tensor's checks at every training step fold into its first
-    failure (or, when all pass, its worst step), as in the JSON report."""
-    rows = []
-    for c in fold_steps(checks_payload(checks)):
-        steps = c.get("steps")
-        label = c["path"] if not steps else (
-            f"{c['path']} ({steps} steps; {'first failure' if c['failed_steps'] else 'worst'} at step {c['step']})")
-        rows.append((label, c))
-    return rows
+def verdict_line(outcome) -> str:
+    """One line: CONFORMS, DOES NOT CONFORM (which part, where first) or NON-FINITE."""
+    if outcome.non_finite:
+        return "NON-FINITE: " + "; ".join(str(e) for e in outcome.non_finite)
+    checks = outcome.checks
+    if outcome.passed:
+        free = "" if outcome.free.judged else " (free running not judged: --ensemble 0)"
+        return f"CONFORMS: all {len(checks)} quantities within their budgets{free}."
+    failed = [c for c in checks if not c.passed]
+    parts = sorted({_part_name(c.path) for c in failed})
+    return f"DOES NOT CONFORM ({', '.join(parts)}): {len(failed)} of {len(checks)} quantities out of budget."
+
+
+def _part_name(path: str) -> str:
+    from .runner import _part
+
+    return {"local": "local rules", "anchor": "anchors", "static": "static checks", "free": "free running"}[_part(path)]
 
 
 def print_report(outcome, env: dict, out=None) -> None:
+    from .runner import _part
+
     out = out or sys.stdout  # looked up now, so a redirected stdout is honoured
     ds, cfg = outcome.dataset, outcome.config
     w = lambda s="": print(s, file=out)  # noqa: E731
-    w("MLX vs PyTorch: the document's training pipeline, step by step")
+    w(f"MLX vs PyTorch: the training pipeline of the document, on {ds.source}, step by step")
     w(f"data     {ds.source}: {ds.n_samples} samples, {ds.n_features} features ({', '.join(ds.feature_names)}), target {ds.target_name}")
     for note in ds.notes:
         w(f"         note: {note}")
@@ -46,14 +62,32 @@ def print_report(outcome, env: dict, out=None) -> None:
     batch = "full batch" if cfg.batch_size is None else f"minibatches of {cfg.batch_size}"
     extra = (f", early stopping patience {cfg.patience}" if cfg.patience else "") + (f", plateau patience {cfg.plateau['patience']}" if cfg.plateau else "")
     w(f"training {cfg.epochs} epochs, Adam lr {cfg.learning_rate:g}, hidden {cfg.hidden}, {batch}, {cfg.dtype}{extra}")
-    w()
-    header = f"{'step / quantity':<76} {'mlx':>14} {'torch':>14} {'max abs':>9} {'max rel':>9} {'atol':>7} {'rtol':>7}  verdict"
-    w(header)
-    w("-" * len(header))
-    for label, c in _rows(outcome.checks):
-        verdict = "ok" if c["passed"] else ("MISMATCH" if not c["problem"] else "PROBLEM")
-        w(f"{label[:76]:<76} {_fmt(c['actual_value']):>14} {_fmt(c['expected_value']):>14} {c['max_abs']:>9.2e} "
-          f"{c['max_rel']:>9.2e} {c['atol']:>7.0e} {c['rtol']:>7.0e}  {verdict}")
+    if outcome.non_finite:
+        w()
+        w(verdict_line(outcome))
+        return
+    checks = outcome.checks
+    header = f"{'quantity':<72} {'mlx':>13} {'torch':>13} {'max abs':>9} {'allowed':>9} {'share':>6} {'steps':>6}  verdict"
+    members = len(outcome.free.members)
+    for part, title in PARTS:
+        rows = [c for c in checks if _part(c.path) == part]
+        if not rows:
+            continue
+        w()
+        w(title.format(members=members))
+        w(header)
+        w("-" * len(header))
+        for c in rows:
+            verdict = "ok" if c.passed else ("MISMATCH" if not c.problem else "PROBLEM")
+            steps = c.extra.get("steps", 1)
+            where = f" (step {c.step})" if c.step is not None and steps > 1 else ""
+            label = (c.path + where)[:72]
+            share = "-" if c.problem else f"{min(c.share, 999):.2f}"
+            w(f"{label:<72} {_fmt(c.actual_value):>13} {_fmt(c.expected_value):>13} {c.max_abs:>9.2e} "
+              f"{c.allowed:>9.2e} {share:>6} {steps:>6}  {verdict}")
+        if part == "free" and outcome.free.chaos_step:
+            w(f"  this run is sensitive to rounding from step {outcome.free.chaos_step}: there the perturbed torch runs "
+              f"part by {100:g}x the loss's own rounding; differences after it are chaos, not rules")
     w()
     hm, ht = outcome.results["mlx"]["history"], outcome.results["torch"]["history"]
     w(f"{'epoch':>6} {'mlx train':>12} {'torch train':>12} {'mlx val':>12} {'torch val':>12} {'lr':>10}")
@@ -67,7 +101,9 @@ def print_report(outcome, env: dict, out=None) -> None:
         w(f"  (mlx ran {len(hm['epoch'])} epochs, torch {len(ht['epoch'])})")
     for name, h in (("mlx", hm), ("torch", ht)):
         stop = f"stopped early at epoch {h['stopped_epoch']}" if h.get("stopped_epoch") else f"ran all {len(h['epoch'])} epochs"
-        w(f"{name:<6} {stop}; best validation loss {h.get('best_val_loss', float('nan')):.7f} at epoch {h.get('best_epoch')}, weights restored")
+        best = h.get("best_epoch")
+        w(f"{name:<6} {stop}; best validation loss {h.get('best_val_loss', float('nan')):.7f} at epoch {best}"
+          + (", weights restored" if best is not None else ""))
     w()
     mm, mt = outcome.results["mlx"]["metrics"], outcome.results["torch"]["metrics"]
     w(f"{'test metric (logit > 0)':<26} {'mlx':>10} {'torch':>10}")
@@ -75,9 +111,7 @@ def print_report(outcome, env: dict, out=None) -> None:
         w(f"{key:<26} {mm[key]:>10.4f} {mt[key]:>10.4f}")
     w(f"{'confusion [[tn fp] [fn tp]]':<26} {str(mm['confusion_matrix']):>10} {str(mt['confusion_matrix']):>10}")
     w()
-    failed = [c for c in outcome.checks if not c.passed]
-    if failed:
-        w(f"DOES NOT CONFORM: {len(failed)} of {len(outcome.checks)} checks failed. First:")
-        w(f"  {outcome.first_failure().message()}")
-    else:
-        w(f"CONFORMS: all {len(outcome.checks)} checks within tolerance.")
+    w(verdict_line(outcome))
+    first = outcome.first_failure()
+    if first is not None:
+        w(f"  first: {first.message()}")

@@ -1,29 +1,43 @@
-"""Run the document's pipeline in both frameworks from the same data and weights, and compare
-every step: data, forward pass, loss, gradients, the first Adam step, every training step (loss,
-parameters, optimizer state), learning-rate and early-stopping decisions, and the final metrics.
+"""Run the document's pipeline in both frameworks and judge the MLX one against the PyTorch one.
 
-Both sides run their own ``pipeline.run_pipeline`` (the code under test, whole). A recorder passed
-as ``on_step`` copies each step's loss, parameters and optimizer state to numpy, so the
-trajectories can be compared step by step afterwards and the first step that left its budget
-named.
+The verdict has three parts, each in the report under its own stage:
+
+- *local checks* (stages 5 to 7, ``conformance.local``): at every training step MLX restarts from
+  torch's state and takes that one step; gradients, Adam's update and the whole step are judged
+  within that step's own rounding, derived per element; at every epoch MLX's validation loss at
+  torch's weights; then MLX's early stopping and learning-rate schedule fed torch's validation
+  losses, and MLX's evaluation of torch's final weights. These decide whether the rules agree,
+  at any run length, width, learning rate or device. Two *anchors* judge torch itself against
+  the mathematics (its gradients against float64, its Adam against the update's formula).
+- *static checks* (stages 1 to 3): each pipeline's own standardization and first forward pass,
+  loss and gradients, from the same raw data and weights.
+- *free running* (stage 8, ``conformance.ensemble``): MLX's own whole run, what a user sees,
+  against an ensemble of torch runs perturbed at the scale the local rules allow.
+
+Everything is streamed: per quantity the ``Ledger`` keeps counts, the worst step and the first
+failure, so memory does not grow with run length. NaN or infinity anywhere stops the run with
+``NonFinite`` recorded in the outcome: never an agreement.
 """
 
 from __future__ import annotations
 
-import importlib
 import math
 from dataclasses import asdict, dataclass, field
-from types import ModuleType
 from typing import Callable
 
 import numpy as np
 
-from .compare import Check, compare, compare_tree, problem
-from .tolerances import adam_state_scales, data_scale, gradient_scales, tolerance
-from .data import Dataset, apply_split, split_indices
+from . import steps
+from .compare import Check, compare, compare_tree
+from .data import Dataset, apply_split, epoch_orders, split_indices
+from .effects import InputEffect
+from .ensemble import FreeRun, LossSeries, NonFinite, Run, judge, run_members
+from .ledger import Ledger
+from .local import LocalChecker, Shadow
+from .sides import SIDES, precision_mode, side  # noqa: F401  (re-exported)
+from .tolerances import FREE_RUNNING, data_scale, gradient_scales
 from .weights import init_weights
 
-SIDES = ("mlx", "torch")
 PACKAGES = {"mlx": "mlx_reference", "torch": "reference_torch"}
 
 
@@ -45,7 +59,8 @@ class RunConfig:
     device: str = "cpu"
     dtype: str = "float32"
     compiled: bool = True
-    record_every: int = 1  # record parameters and optimizer state every this many steps (losses: every step)
+    local_every: int = 1  # run the local checks at every this many training steps
+    ensemble: int | None = None  # perturbed reference runs judging the free run (None: the table's; 0: none)
 
     def validate(self) -> None:
         """Raise ``ValueError`` with one line saying which setting is wrong and what to do."""
@@ -61,70 +76,108 @@ class RunConfig:
             raise ValueError(f"patience must be at least 1, got {self.patience}")
         if self.min_delta < 0:
             raise ValueError(f"min_delta must be >= 0, got {self.min_delta}")
-        if self.record_every < 1:
-            raise ValueError(f"record_every must be at least 1, got {self.record_every}")
-
-
-def side(name: str) -> ModuleType:
-    """The package of one side, its step modules imported (``side("mlx").train.fit`` ...)."""
-    pkg = importlib.import_module(PACKAGES[name])
-    for mod in ("data", "device", "model", "loss", "optim", "train", "validate", "metrics", "pipeline"):
-        importlib.import_module(f"{PACKAGES[name]}.{mod}")
-    return pkg
-
-
-class StepRecorder:
-    """``on_step`` for ``fit``: copies each step's loss (and, every ``every`` steps, the parameters
-    and optimizer state) to numpy. Reading values back costs a host synchronization per step, which
-    is why the pipelines only do it when asked."""
-
-    def __init__(self, pkg: ModuleType, every: int = 1):
-        self.pkg, self.every = pkg, every
-        self.losses: list[float] = []
-        self.weights: dict[int, dict[str, np.ndarray]] = {}
-        self.states: dict[int, dict[str, np.ndarray]] = {}
-
-    def __call__(self, model, optimizer, loss) -> None:
-        self.losses.append(float(self.pkg.data.to_numpy(loss)))
-        step = len(self.losses)
-        if step == 1 or step % self.every == 0:
-            self.weights[step] = self.pkg.model.export_weights(model)
-            self.states[step] = self.pkg.optim.export_optimizer_state(optimizer, model)
+        if self.local_every < 1:
+            raise ValueError(f"local_every must be at least 1, got {self.local_every}")
+        if self.ensemble is not None and self.ensemble < 0:
+            raise ValueError(f"ensemble must be >= 0, got {self.ensemble}")
+        if self.dtype != "float32":
+            raise ValueError(f"the lockstep runs float32 (its bounds are derived for it), got {self.dtype}")
 
 
 @dataclass
 class Outcome:
-    """The result of running both sides: their results, recorders, and every check."""
+    """The result of running both sides: their results, and every check (tallied per quantity)."""
 
     config: RunConfig
     dataset: Dataset
     split_sizes: dict[str, int]
     results: dict[str, dict]
-    recorders: dict[str, StepRecorder]
-    checks: list[Check] = field(default_factory=list)
+    ledger: Ledger
+    modes: dict[str, str]
+    losses: dict[str, np.ndarray] = field(default_factory=dict)
+    free: FreeRun = field(default_factory=FreeRun)
+    non_finite: list[NonFinite] = field(default_factory=list)
+    ambiguous_steps: int = 0  # steps whose gradient bound had ReLU ties
+
+    @property
+    def checks(self) -> list[Check]:
+        return sorted(self.ledger.checks(), key=lambda c: _stage(c.path))
 
     @property
     def passed(self) -> bool:
-        return all(c.passed for c in self.checks)
+        return not self.non_finite and self.ledger.passed
+
+    @property
+    def status(self) -> str:
+        """"conforms", "does-not-conform" or "non-finite"."""
+        return "non-finite" if self.non_finite else "conforms" if self.passed else "does-not-conform"
+
+    @property
+    def exit_status(self) -> int:
+        """The command line's: 0 conforms, 1 does not conform, 3 NaN or infinity in the run."""
+        return {"conforms": 0, "does-not-conform": 1, "non-finite": 3}[self.status]
+
+    def verdict(self, points: int = 400) -> dict:
+        """The verdict for the JSON report: status, each part's result, the first failure, where
+        the run turned sensitive to rounding, and the free-running envelope per step (at most
+        ``points`` steps of it, evenly spaced, plus the step where the deviation used the largest
+        share of its allowance)."""
+        parts = {p: (None if self.non_finite else self.part_passed(p)) for p in ("local", "anchor", "static", "free")}
+        if not self.free.judged:
+            parts["free"] = None
+        first = None if self.non_finite else self.first_failure()
+        out = {"status": self.status, "exit_status": self.exit_status, "parts": parts,
+               "first_failure": first.message() if first else None,
+               "non_finite": [dict(side=e.side, step=e.step, quantity=e.quantity, value=e.value) for e in self.non_finite],
+               "chaos_step": self.free.chaos_step, "ensemble": [m.name for m in self.free.members]}
+        f = self.free
+        if f.judged and f.allowance is not None and len(f.allowance):
+            n = len(f.allowance)
+            share = f.deviation / np.maximum(f.allowance, 1e-300)
+            idx = np.unique(np.concatenate([np.linspace(0, n - 1, min(points, n)).round().astype(int), [int(np.argmax(share))]]))
+            out["envelope"] = {"step": (idx + 1).tolist(), "torch": self.losses["torch"][idx].tolist(),
+                               "mlx": self.losses["mlx"][idx].tolist(), "deviation": f.deviation[idx].tolist(),
+                               "members_spread": f.spread[idx].tolist(), "allowance": f.allowance[idx].tolist()}
+        return out
+
+    def part_passed(self, part: str) -> bool:
+        """Whether the checks of one part passed: "local" (stages 5-7 and the anchors), "static"
+        (stages 1-3) or "free" (stage 8)."""
+        return all(c.passed for c in self.checks if _part(c.path) == part)
 
     def diagnosis(self) -> tuple[list[Check], str | None]:
         """``assert_all``'s arguments: every check with the first failure first, and a line naming
         the first step and tensor that left its budget."""
+        checks = self.checks
+        if self.non_finite:
+            raise AssertionError("; ".join(str(e) for e in self.non_finite))
         first = self.first_failure()
         if first is None:
-            return self.checks, None
+            return checks, None
         where = first.path + ("" if first.step is None else f" (step {first.step})")
-        return [first] + [c for c in self.checks if c is not first], f"first out of budget: {where}"
+        return [first] + [c for c in checks if c is not first], f"first out of budget: {where}"
 
     def first_failure(self) -> Check | None:
-        """The earliest failed check: the first step of the pipeline, and within it the first
-        training step (so the report names the first step and tensor that left its budget)."""
-        failed = [(i, c) for i, c in enumerate(self.checks) if not c.passed]
+        """The earliest failed check: local checks first (the first training step at which the
+        rules part), then the static ones, then the free run."""
+        failed = [c for c in self.checks if not c.passed]
         if not failed:
             return None
-        # a series cut short by a stopping decision is that decision's consequence: the decision first
-        return min(failed, key=lambda ic: (ic[1].extra.get("consequence", False), _stage(ic[1].path), ic[1].step or 0,
-                                           ic[0]))[1]
+        order = {"local": 0, "static": 1, "anchor": 2, "free": 3}
+        return min(failed, key=lambda c: (order[_part(c.path)], c.step or 0, _stage(c.path)))
+
+
+def _stage(path: str) -> int:
+    head = path.split(" ", 1)[0]
+    return int(head) if head.isdigit() else 99
+
+
+def _part(path: str) -> str:
+    if " anchor " in f" {path} ":
+        return "anchor"
+    if " local " in f" {path} ":
+        return "local"
+    return "free" if path.startswith("8 ") else "static"
 
 
 def prepare(dataset: Dataset, config: RunConfig) -> tuple[dict, dict[str, np.ndarray]]:
@@ -135,11 +188,10 @@ def prepare(dataset: Dataset, config: RunConfig) -> tuple[dict, dict[str, np.nda
 
 
 def run_side(name: str, splits: dict, weights: dict[str, np.ndarray], config: RunConfig,
-             on_epoch: Callable | None = None, **override) -> tuple[dict, StepRecorder]:
-    """One side's whole pipeline under ``config`` with a recorder on every step; ``override``
-    replaces ``run_pipeline`` arguments (``dtype="float64"``, ``device="cpu"``, ...)."""
+             on_step: Callable | None = None, on_epoch: Callable | None = None, **override) -> dict:
+    """One side's whole pipeline under ``config``; ``override`` replaces ``run_pipeline``
+    arguments (``dtype="float64"``, ``device="cpu"``, ``learning_rate=...``)."""
     pkg = side(name)
-    recorder = StepRecorder(pkg, config.record_every)
     kwargs = dict(
         epochs=config.epochs, batch_size=config.batch_size, learning_rate=config.learning_rate,
         patience=config.patience, min_delta=config.min_delta, plateau=config.plateau, seed=config.seed,
@@ -148,204 +200,166 @@ def run_side(name: str, splits: dict, weights: dict[str, np.ndarray], config: Ru
     kwargs.update(override)
     if kwargs["dtype"] == "float64":
         weights = {k: np.asarray(v, dtype=np.float64) for k, v in weights.items()}
-    result = pkg.pipeline.run_pipeline(splits, weights, on_step=recorder, on_epoch=on_epoch, **kwargs)
-    return result, recorder
+    return pkg.pipeline.run_pipeline(splits, weights, on_step=on_step, on_epoch=on_epoch, **kwargs)
 
 
-def precision_mode(device: str) -> str:
-    """The float32 matmul precision a comparison on ``device`` is judged under: "tf32" when either
-    framework multiplies in TF32 there, else "ieee"."""
-    return "tf32" if "tf32" in (side(n).device.precision_mode(device) for n in SIDES) else "ieee"
+class ReferenceSteps:
+    """``on_step`` of the reference's run: reads each step's state back and hands it, with the
+    state before it and its batch, to the local checker. Holds one step's state at a time."""
+
+    def __init__(self, checker: LocalChecker, weights: dict, n_train: int, config: RunConfig, every: int = 1):
+        pkg = self.pkg = side("torch")
+        self.checker, self.every, self.k = checker, every, 0
+        zeros = {f"{k}{s}": np.zeros_like(v, dtype=np.float32) for k, v in weights.items() for s in (".exp_avg", ".exp_avg_sq")}
+        self.state = ({k: np.asarray(v, np.float32) for k, v in weights.items()}, {**zeros, "step": np.float64(0)})
+        self.losses: list[float] = []
+        b = config.batch_size
+        self.batches = None if b is None or b >= n_train else [(s, min(s + b, n_train)) for s in range(0, n_train, b)]
+        self.orders = epoch_orders(n_train, config.seed) if self.batches else None
+        self.order, self.position = None, 0
+        self._pkg = pkg
+
+    def _batch(self):
+        if self.batches is None:
+            return None
+        if self.position == 0:
+            self.order = next(self.orders)
+        start, end = self.batches[self.position]
+        self.position = (self.position + 1) % len(self.batches)
+        return self.order[start:end]
+
+    def __call__(self, model, optimizer, loss) -> None:
+        pkg = self._pkg
+        self.k += 1
+        idx = self._batch()
+        value = float(pkg.data.to_numpy(loss))
+        self.losses.append(value)
+        if not math.isfinite(value):
+            raise NonFinite("torch", self.k, "the training loss", value)
+        grads = {n: pkg.data.to_numpy(p.grad) for n, p in model.named_parameters()}
+        after = (pkg.model.export_weights(model), pkg.optim.export_optimizer_state(optimizer, model))
+        for what, tree in (("gradient", grads), ("weight", after[0])):
+            for n, v in tree.items():
+                if not np.all(np.isfinite(v)):
+                    raise NonFinite("torch", self.k, f"the {what} of {n}", float(v[~np.isfinite(v)].flat[0]))
+        if self.k % self.every == 0 or self.k == 1:
+            self.checker.check_step(self.k, self.state, pkg.optim.get_learning_rate(optimizer), idx, value, grads, after)
+        self.state = after
 
 
 def run_both(dataset: Dataset, config: RunConfig, on_epoch: Callable | None = None, mode: str | None = None,
              reproduce: str | None = None) -> Outcome:
-    """Run both pipelines on ``dataset`` under ``config`` and compare them step by step.
+    """Run both pipelines on ``dataset`` under ``config`` and judge MLX against torch.
 
-    ``on_epoch(side, record)`` reports progress. ``mode`` is the float32 matmul precision the
-    comparison is judged under ("ieee" or "tf32"); by default it is read from the devices.
-    """
+    ``on_epoch(side, record)`` reports progress (``side`` "torch", "mlx", or "ensemble k/K").
+    ``mode`` is the float32 matmul precision both sides are judged under ("ieee" or "tf32"); by
+    default each side's is measured on the device."""
     splits, weights = prepare(dataset, config)
-    results, recorders = {}, {}
-    for name in SIDES:
-        cb = (lambda rec, n=name: on_epoch(n, rec)) if on_epoch else None
-        results[name], recorders[name] = run_side(name, splits, weights, config, on_epoch=cb)
     if mode is None:
-        mode = precision_mode(config.device)
-    outcome = Outcome(config, dataset, {k: len(v[1]) for k, v in splits.items()}, results, recorders)
-    outcome.checks = build_checks(outcome, mode, splits, weights, reproduce or reproduce_command(config, dataset))
+        modes = {n: side(n).device.precision_mode(config.device) for n in SIDES}
+    else:
+        modes = {n: mode for n in SIDES}
+    judged = "tf32" if "tf32" in modes.values() else "ieee"
+    reproduce = reproduce or reproduce_command(config, dataset)
+    ledger = Ledger(("mlx", "torch"), judged, config.device, reproduce)
+    (X_tr, y_tr), (X_va, y_va), (X_te, y_te) = splits["train"], splits["val"], splits["test"]
+    std = steps.standardize("torch", X_tr, X_va, X_te, device=config.device)
+    Xs = {"train": std["train"], "val": std["others"][0], "test": std["others"][1]}
+    shadow = Shadow("mlx", X_tr.shape[1], config.hidden, config.learning_rate, config.compiled, config.device)
+    checker = LocalChecker(shadow, Xs["train"], y_tr, ledger, modes, config.device)
+    ref_steps = ReferenceSteps(checker, weights, len(y_tr), config, config.local_every)
+    val_floor: list[float] = []
+
+    def ref_epoch(record):
+        if len(y_va):
+            val_floor.append(checker.check_validation(record["epoch"], ref_steps.state[0], Xs["val"], y_va,
+                                                      record["val_loss"]))
+        if on_epoch:
+            on_epoch("torch", record)
+
+    outcome = Outcome(config, dataset, {k: len(v[1]) for k, v in splits.items()}, {}, ledger, modes)
+    try:
+        outcome.results["torch"] = run_side("torch", splits, weights, config, on_step=ref_steps, on_epoch=ref_epoch)
+    except NonFinite as e:
+        outcome.non_finite.append(e)
+    cand_series = LossSeries(side("mlx"), "mlx")
+    try:
+        outcome.results["mlx"] = run_side("mlx", splits, weights, config, on_step=cand_series,
+                                          on_epoch=(lambda r: on_epoch("mlx", r)) if on_epoch else None)
+    except NonFinite as e:
+        outcome.non_finite.append(e)
+    outcome.losses = {"torch": np.asarray(ref_steps.losses), "mlx": np.asarray(cand_series.losses)}
+    if outcome.non_finite:
+        return outcome
+    m, t = outcome.results["mlx"], outcome.results["torch"]
+    _static_checks(ledger, m, t, Xs, splits, weights, modes, judged)
+    _decisions(ledger, m, t, config)
+    if len(y_te):
+        checker.check_evaluation(t["final_weights"], Xs["test"], y_te, t["test_logits"], t["test_loss"])
+    count = FREE_RUNNING.members if config.ensemble is None else config.ensemble
+    if count:
+        def member(w, lr, label, _i=[0]):  # noqa: B006 (a counter for progress)
+            _i[0] += 1
+            series = LossSeries(side("torch"), f"torch ({label})")
+            cb = (lambda r, i=_i[0]: on_epoch(f"ensemble {i}/{count}", r)) if on_epoch else None
+            result = run_side("torch", splits, w, config, on_step=series, on_epoch=cb, learning_rate=lr)
+            return Run(label, result, np.asarray(series.losses))
+        try:
+            members = run_members(member, weights, config.learning_rate, judged, count)
+        except NonFinite as e:
+            outcome.non_finite.append(e)
+            return outcome
+        per_epoch = max(len(ref_steps.losses) // max(len(t["history"]["epoch"]), 1), 1)
+        outcome.free = judge(ledger, Run("torch", t, outcome.losses["torch"]), Run("mlx", m, outcome.losses["mlx"]),
+                             members, per_epoch, np.asarray(checker.loss_bounds), np.asarray(val_floor),
+                             config.min_delta, ("mlx", "torch"))
     return outcome
 
 
-def build_checks(outcome: Outcome, mode: str, splits, weights, reproduce: str,
-                 names: tuple[str, str] = ("mlx", "torch")) -> list[Check]:
-    """Every comparison of the run, in the order of the document's steps: ``results["mlx"]``
-    (named ``names[0]`` in messages) against ``results["torch"]`` (``names[1]``), the reference."""
-    cfg = outcome.config
-    m, t = outcome.results["mlx"], outcome.results["torch"]
-    rm, rt = outcome.recorders["mlx"], outcome.recorders["torch"]
-    exact = _Float64Reference(splits, weights, cfg)
-    common = dict(dtype=cfg.dtype, mode=mode, reproduce=reproduce, device=cfg.device, names=names)
-    lr = cfg.learning_rate  # the scale of trajectories: Adam moves a parameter by about lr a step
-    checks: list[Check] = []
-    X_train = t["standardized"]["train"]
-    effect = InputEffect(weights, m["standardized"]["train"], X_train, splits["train"][1])
-    # 1. data
+def _static_checks(ledger: Ledger, m: dict, t: dict, Xs: dict, splits: dict, weights: dict, modes: dict, mode: str):
+    """Each pipeline's own standardization and first forward pass, loss and gradients."""
+    common = dict(dtype="float32", mode=mode, reproduce=ledger.reproduce, device=ledger.device, names=ledger.names)
+    exact = steps.exact
     for part in ("train", "val", "test"):
-        checks.append(compare(m["standardized"][part], t["standardized"][part], path=f"1 data / standardized {part}",
-                              kind="data", exact=lambda p=part: exact()["standardized"][p],
-                              scale=data_scale(splits["train"][0]), **common))
-    # 2. model
-    checks.append(compare(m["initial_logits"], t["initial_logits"], path="2 model / initial logits (train)",
-                          kind="forward", exact=lambda: exact()["initial_logits"], extra=effect.of("logits"), **common))
-    # 3. loss
-    checks.append(compare(m["initial_loss"], t["initial_loss"], path="3 loss / initial BCE (train)",
-                          kind="loss", exact=lambda: exact()["initial_loss"], extra=effect.of("loss"), **common))
-    checks += compare_tree(m["initial_grads"], t["initial_grads"], path="3 loss / initial gradients",
-                           kind="gradient", exact=lambda: exact()["initial_grads"],
-                           scales=gradient_scales(weights, X_train), extras=effect.of("grads"), **common)
-    # 4. optimizer: the first Adam step
-    terms = GradientTerms(weights, rt.weights, X_train)
-    if 1 in rm.states and 1 in rt.states:
-        checks += compare_tree(rm.states[1], rt.states[1], path="4 adam / after step 1 / state", kind="optimizer_state",
-                               step=1, scales=adam_state_scales(rt.states[1], terms(1)),
-                               exact=lambda: exact.trajectory().states.get(1), **common)
-        checks += compare_tree(rm.weights[1], rt.weights[1], path="4 adam / after step 1 / weights", kind="trajectory",
-                               step=1, lr=lr, exact=lambda: exact.trajectory().weights.get(1), **common)
-    # 5. training, step by step
-    checks.append(_trajectory(rm.losses, rt.losses, "5 training / loss at each step", {**common, "lr": lr},
-                              exact=lambda: exact.trajectory().losses))
-    for step in sorted(set(rm.weights) & set(rt.weights)):
-        if step == 1:
-            continue
-        checks += compare_tree(rm.weights[step], rt.weights[step], path=f"5 training / step {step} / weights",
-                               kind="trajectory", step=step, lr=lr,
-                               exact=lambda s=step: exact.trajectory().weights.get(s), **common)
-        checks += compare_tree(rm.states[step], rt.states[step], path=f"5 training / step {step} / adam state",
-                               kind="optimizer_state", step=step, scales=adam_state_scales(rt.states[step], terms(step)),
-                               exact=lambda s=step: exact.trajectory().states.get(s), **common)
-    steps_per_epoch = max(len(rt.losses) // max(len(t["history"]["epoch"]), 1), 1)
-    for key in ("train_loss", "val_loss"):
-        checks.append(_trajectory(m["history"][key], t["history"][key], f"5 training / {key} per epoch",
-                                  {**common, "lr": lr}, steps_per_epoch))
-    # 6. validation: decisions must be identical
-    lr_check = _decision(np.float32(m["history"]["lr"]), np.float32(t["history"]["lr"]),
-                         "6 validation / learning rate per epoch (float32)", common)
-    if lr_check.problem:  # histories of different lengths: a stopping decision differed
-        lr_check.extra["consequence"] = True
-    checks.append(lr_check)
-    closest = closest_call(t["history"]["val_loss"], cfg.min_delta)
+        ledger.add(compare(m["standardized"][part], t["standardized"][part], path=f"1 data / standardized {part}",
+                           kind="data", scale=data_scale(splits["train"][0]),
+                           exact=lambda p=part: steps.standardize("torch", splits[p][0], dtype="float64")["train"]
+                           if p == "train" else None, **common))
+        ledger.add(compare(t["standardized"][part], Xs[part], path=f"1 data / torch's pipeline standardizes as its scaler ({part})",
+                           kind="decision", **{**common, "names": ("pipeline", "scaler")}))
+    X_train = t["standardized"]["train"]
+    y = splits["train"][1]
+    effect = InputEffect(weights, m["standardized"]["train"], X_train, y)
+    ledger.add(compare(m["initial_logits"], t["initial_logits"], path="2 model / initial logits (train)", kind="forward",
+                       exact=lambda: exact(steps.forward, weights, X_train), extra=effect.of("logits"), **common))
+    ledger.add(compare(m["initial_loss"], t["initial_loss"], path="3 loss / initial BCE (train)", kind="loss",
+                       exact=lambda: exact(steps.loss_and_gradients, weights, X_train, y)[0], extra=effect.of("loss"),
+                       **common))
+    for c in compare_tree(m["initial_grads"], t["initial_grads"], path="3 loss / initial gradients", kind="gradient",
+                          exact=lambda: exact(steps.loss_and_gradients, weights, X_train, y)[1],
+                          scales=gradient_scales(weights, X_train), extras=effect.of("grads"), **common):
+        ledger.add(c)
+
+
+def _decisions(ledger: Ledger, m: dict, t: dict, config: RunConfig) -> None:
+    """MLX's early stopping and schedule fed torch's validation losses: the same decisions."""
+    common = dict(mode=ledger.mode, reproduce=ledger.reproduce, device=ledger.device)
+    ht = t["history"]
+    val = ht["val_loss"]
+    if not any(np.isfinite(val)):
+        return
+    rule = steps.early_stopping("mlx", val, config.patience, config.min_delta)
     for key in ("stopped_epoch", "best_epoch"):
-        check = _decision(_int(m["history"].get(key)), _int(t["history"].get(key)), f"6 validation / {key.replace('_', ' ')}",
-                          common)
-        if not check.passed and closest is not None:
-            epoch, gap = closest
-            tol = tolerance("loss", cfg.dtype, mode, epoch * steps_per_epoch, lr)
-            allowed = tol.atol + tol.rtol * abs(t["history"]["val_loss"][epoch - 1])
-            check.note = (f"the closest call was epoch {epoch}: its validation loss cleared the best one (less "
-                          f"min_delta) by {gap:.2e}" + (f", inside the loss budget {allowed:.1e}: a tie that rounding decides, "
-                                                         "not a porting bug" if gap <= allowed else ""))
-        checks.append(check)
-    # 7. evaluation
-    last = max(len(rt.losses), 1)
-    checks += compare_tree(m["final_weights"], t["final_weights"], path="7 evaluation / restored weights",
-                           kind="trajectory", step=last, lr=lr, **common)
-    checks.append(compare(m["test_logits"], t["test_logits"], path="7 evaluation / test logits", kind="forward",
-                          step=last, lr=lr, **common))
-    checks.append(compare(m["test_loss"], t["test_loss"], path="7 evaluation / test loss", kind="loss", step=last,
-                          lr=lr, **common))
-    checks.append(_decision(np.asarray(m["metrics"]["confusion_matrix"]), np.asarray(t["metrics"]["confusion_matrix"]),
-                            "7 evaluation / confusion matrix", common))
-    for key in ("accuracy", "precision", "recall", "f1"):
-        checks.append(compare(m["metrics"][key], t["metrics"][key], path=f"7 evaluation / {key}", kind="metric", **common))
-    return checks
+        ledger.add(compare(np.array(_int(rule[key])), np.array(_int(ht.get(key))), kind="decision",
+                           path=f"6 local / {key.replace('_', ' ')} from torch's validation losses", **common))
+    if config.plateau:
+        lrs = steps.plateau_learning_rates("mlx", val, config.learning_rate, **config.plateau)
+        ledger.add(compare(np.float32(lrs[:len(ht["lr"]) - 1]), np.float32(ht["lr"][1:]), kind="decision",
+                           path="6 local / learning rate per epoch from torch's validation losses (float32)", **common))
 
 
-class InputEffect:
-    """How much of a first-step difference the inputs explain. Each side standardizes the data
-    itself, so the two start from inputs that differ (within the data budget); float64 at each
-    side's own inputs gives the part of the logits', loss's and gradients' difference that comes
-    from there, allowed on top of the comparison's own budget."""
-
-    def __init__(self, weights: dict, X_mlx, X_torch, y):
-        self.weights, self.X = weights, (np.asarray(X_mlx, np.float64), np.asarray(X_torch, np.float64))
-        self.y, self._effect = np.asarray(y, np.float64), None
-
-    def _compute(self) -> dict:
-        if self._effect is None:
-            if np.array_equal(*self.X):
-                self._effect = {}
-            else:
-                from . import steps  # steps imports this module
-
-                at = [(steps.forward("torch", self.weights, X, "float64", "cpu"),
-                       *steps.loss_and_gradients("torch", self.weights, X, self.y, "float64", "cpu")) for X in self.X]
-                (lm, sm, gm), (lt, st, gt) = at
-                self._effect = {"logits": np.abs(lm - lt), "loss": abs(sm - st),
-                                "grads": {k: np.abs(gm[k] - gt[k]) for k in gt}}
-        return self._effect
-
-    def of(self, what: str):
-        """``extra`` for ``compare`` (``extras`` for ``compare_tree``), or None when the inputs agree."""
-        effect = self._compute().get(what)
-        if effect is None:
-            return None
-        label = "float64 effect of the inputs' difference"
-        return {k: (v, label) for k, v in effect.items()} if isinstance(effect, dict) else (effect, label)
-
-
-class GradientTerms:
-    """``gradient_scales`` of the gradients Adam has averaged by step k: those of the weights
-    before each step up to k (the largest, elementwise), on the whole training set."""
-
-    def __init__(self, initial: dict, recorded: dict[int, dict], X):
-        self.initial, self.recorded, self.X, self._done = initial, recorded, X, {0: None}
-
-    def __call__(self, step: int) -> dict:
-        k = max(s for s in self._done if s < step)
-        acc = self._done[k]
-        for s in range(k + 1, step + 1):
-            before = self.initial if s == 1 else self.recorded.get(s - 1)
-            if before is None:
-                continue
-            now = gradient_scales(before, self.X)
-            acc = now if acc is None else {key: (np.maximum(acc[key][0], now[key][0]), now[key][1]) for key in now}
-            self._done[s] = acc
-        self._done[step] = acc
-        return acc
-
-
-def _stage(path: str) -> int:
-    head = path.split(" ", 1)[0]
-    return int(head) if head.isdigit() else 99
-
-
-def _trajectory(a: list[float], b: list[float], path: str, common: dict, stride: int = 1, exact=None) -> Check:
-    """Compare two per-step series of losses, each under the budget of its own step; report the
-    first step out of budget (or, when all pass, the one closest to its limit). ``exact()``, the
-    float64 series, is computed only if a step fails."""
-    if len(a) != len(b):
-        first, second = common.get("names", ("mlx", "torch"))
-        check = problem(path, f"{len(a)} steps from {first} but {len(b)} from {second} (a decision differed earlier)",
-                        kind="loss", **common)
-        check.extra["consequence"] = True
-        return check
-    def at(i):
-        return None if exact is None else (lambda: (lambda s: s[i] if i < len(s) else None)(exact()))
-
-    checks = [compare(x, y, path=f"{path}, step {(i + 1) * stride}", kind="loss", step=(i + 1) * stride, exact=at(i),
-                      **common) for i, (x, y) in enumerate(zip(a, b))]
-    if not checks:
-        return compare(np.zeros(0), np.zeros(0), path=path, kind="loss", **common)
-    failed = [c for c in checks if not c.passed]
-    if failed:
-        first = failed[0]
-        first.n_mismatched, first.n_total = len(failed), len(checks)
-        return first
-    worst = max(checks, key=lambda c: c.share)
-    worst.n_total = len(checks)
-    worst.path = f"{path} (worst: step {worst.step} of {len(checks) * stride})"
-    return worst
+def _int(v) -> float:
+    return -1.0 if v is None else float(v)
 
 
 def closest_call(val_losses, min_delta: float) -> tuple[int, float] | None:
@@ -361,40 +375,6 @@ def closest_call(val_losses, min_delta: float) -> tuple[int, float] | None:
             best = loss
     return out
 
-
-def _decision(a, b, path: str, common: dict) -> Check:
-    return compare(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64), path=path, kind="decision", **common)
-
-
-def _int(v) -> float:
-    return float("nan") if v is None else float(v)
-
-
-class _Float64Reference:
-    """The torch pipeline in float64 on the CPU, from the data rounded to the run's dtype (so it
-    measures the arithmetic, not the rounding of the inputs both sides share); run only when a
-    failing check asks for it."""
-
-    def __init__(self, splits, weights, cfg: RunConfig):
-        self.splits, self.weights, self.cfg, self._result, self._trajectory = splits, weights, cfg, None, None
-
-    def _rounded(self) -> dict:
-        from .steps import rounded  # the inputs as the float32 sides received them, widened
-
-        return {k: (rounded(X, self.cfg.dtype), rounded(y, self.cfg.dtype)) for k, (X, y) in self.splits.items()}
-
-    def __call__(self) -> dict:
-        if self._result is None:
-            self._result, _ = run_side("torch", self._rounded(), self.weights, self.cfg, epochs=1, patience=None,
-                                       plateau=None, device="cpu", dtype="float64")
-        return self._result
-
-    def trajectory(self) -> StepRecorder:
-        """The whole run in float64: every step's loss, weights and Adam state."""
-        if self._trajectory is None:
-            _, self._trajectory = run_side("torch", self._rounded(), self.weights, self.cfg, device="cpu",
-                                           dtype="float64")
-        return self._trajectory
 
 
 def reproduce_command(cfg: RunConfig, dataset: Dataset | None = None) -> str:
@@ -422,6 +402,8 @@ def reproduce_command(cfg: RunConfig, dataset: Dataset | None = None) -> str:
         parts.append("--stratify")
     if not cfg.compiled:
         parts.append("--no-compile")
+    if cfg.ensemble is not None:
+        parts.append(f"--ensemble {cfg.ensemble}")
     return " ".join(parts)
 
 

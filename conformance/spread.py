@@ -34,7 +34,9 @@ import numpy as np
 from . import steps
 from .compare import compare
 from .data import apply_split, document_dataset, split_indices, synthetic_dataset
-from .runner import GradientTerms, InputEffect, RunConfig, precision_mode, prepare, run_side
+from .effects import InputEffect
+from .runner import RunConfig, prepare, run_side
+from .sides import precision_mode, side
 from .tolerances import adam_state_scales, data_scale, gradient_scales, tolerance
 from .weights import init_weights
 
@@ -247,7 +249,7 @@ def measure_pipeline_start(m: Meter) -> None:
             case = f"pipeline start, synthetic n={n} hidden={hidden} seed={seed}"
             cfg = RunConfig(epochs=1, hidden=hidden, seed=seed, compiled=False, device=DEVICE)
             splits, weights = prepare(synthetic_dataset(n, seed=seed), cfg)
-            out = {name: run_side(name, splits, weights, cfg)[0] for name in ("mlx", "torch")}
+            out = {name: run_side(name, splits, weights, cfg) for name in ("mlx", "torch")}
             mx_, tr = out["mlx"], out["torch"]
             m.add("data", "float32", "mlx-torch", case, "standardized train", mx_["standardized"]["train"],
                   tr["standardized"]["train"], scale=data_scale(splits["train"][0]))
@@ -259,6 +261,49 @@ def measure_pipeline_start(m: Meter) -> None:
             m.add_tree("gradient", "float32", "mlx-torch", case, "initial grads ", mx_["initial_grads"],
                        tr["initial_grads"], scales=gradient_scales(weights, tr["standardized"]["train"]),
                        extras=effect.of("grads"))
+
+
+class StepRecorder:
+    """``on_step`` for ``fit``: copies each step's loss (and, every ``every`` steps, the parameters
+    and optimizer state) to numpy. Reading values back costs a host synchronization per step, which
+    is why the pipelines only do it when asked."""
+
+    def __init__(self, pkg, every: int = 1):
+        self.pkg, self.every = pkg, every
+        self.losses: list[float] = []
+        self.weights: dict[int, dict[str, np.ndarray]] = {}
+        self.states: dict[int, dict[str, np.ndarray]] = {}
+
+    def __call__(self, model, optimizer, loss) -> None:
+        self.losses.append(float(self.pkg.data.to_numpy(loss)))
+        step = len(self.losses)
+        if step == 1 or step % self.every == 0:
+            self.weights[step] = self.pkg.model.export_weights(model)
+            self.states[step] = self.pkg.optim.export_optimizer_state(optimizer, model)
+
+
+
+
+class GradientTerms:
+    """``gradient_scales`` of the gradients Adam has averaged by step k: those of the weights
+    before each step up to k (the largest, elementwise), on the whole training set."""
+
+    def __init__(self, initial: dict, recorded: dict[int, dict], X):
+        self.initial, self.recorded, self.X, self._done = initial, recorded, X, {0: None}
+
+    def __call__(self, step: int) -> dict:
+        k = max(s for s in self._done if s < step)
+        acc = self._done[k]
+        for s in range(k + 1, step + 1):
+            before = self.initial if s == 1 else self.recorded.get(s - 1)
+            if before is None:
+                continue
+            now = gradient_scales(before, self.X)
+            acc = now if acc is None else {key: (np.maximum(acc[key][0], now[key][0]), now[key][1]) for key in now}
+            self._done[s] = acc
+        self._done[step] = acc
+        return acc
+
 
 
 TRAJECTORIES = (  # (case, data, config, whether the budget must cover it)
@@ -284,10 +329,11 @@ def measure_trajectories(m: Meter, growth_rows: list) -> None:
         m.budget = budget
         ds = document_dataset() if data == "document" else synthetic_dataset(data, seed=cfg.seed)
         splits, weights = prepare(ds, cfg)
-        mlx, rm = run_side("mlx", splits, weights, cfg, device=DEVICE)
-        torch32, rt = run_side("torch", splits, weights, cfg, device=DEVICE)
+        rm, rt, r64 = StepRecorder(side("mlx")), StepRecorder(side("torch")), StepRecorder(side("torch"))
+        run_side("mlx", splits, weights, cfg, on_step=rm, device=DEVICE)
+        torch32 = run_side("torch", splits, weights, cfg, on_step=rt, device=DEVICE)
         rounded = {k: (steps.rounded(X, "float32"), steps.rounded(y, "float32")) for k, (X, y) in splits.items()}
-        _, r64 = run_side("torch", rounded, weights, cfg, dtype="float64", device="cpu")
+        run_side("torch", rounded, weights, cfg, on_step=r64, dtype="float64", device="cpu")
         terms = GradientTerms(weights, rt.weights, torch32["standardized"]["train"])
         for pair, (ra, rb) in (("mlx-torch", (rm, rt)), ("mlx-f64", (rm, r64)), ("torch-f64", (rt, r64))):
             per_step = []
