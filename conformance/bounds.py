@@ -73,32 +73,36 @@ def step_bounds(weights: dict, X, y, mode: str) -> StepBounds:
     e1 = (a + g(d + 1)) * (absX @ W1.abs().T + b1.abs())
     z1 = X @ W1.T + b1
     ambiguous = z1.abs() <= e1
-    active = (z1 > 0) | ambiguous
+    positive = z1 > 0
+    active = (positive | ambiguous).to(wide)
     h = z1.clamp_min(0)
     e_h = e1 * active
     w2 = W2[0]
-    e_z = e_h @ w2.abs() + (a + g(H + 1)) * (h @ w2.abs() + b2.abs())
+    aw2 = w2.abs()
+    e_z = e_h @ aw2 + (a + g(H + 1)) * (h @ aw2 + b2.abs())
     z = h @ w2 + b2
     p = torch.sigmoid(z)
     res = p - y
     delta = res / n
     e_delta = (p * (1 - p) * e_z + r.sigmoid * u + u * res.abs()) / n
     ad = delta.abs()
-    base = ad[:, None] * w2.abs()[None, :]  # |delta_s W2_j|
-    e_dz1 = (e_delta[:, None] * w2.abs() + (a + u) * base) * active + base * ambiguous
-    abs_dz1 = base * active
+    # dz1 = delta_s W2_j [unit j active for sample s]: every (n, H) product below factors into a
+    # per-sample vector, a per-unit vector and a 0/1 mask, so the masks enter matrix products
+    amb = ambiguous.to(wide)
+    c_act = e_delta + (a + u) * ad  # e_dz1 = |W2_j| (c_act_s active_sj + |delta_s| ambiguous_sj)
     grads = {
-        "fc1.weight": e_dz1.T @ absX + (a + g(n)) * (abs_dz1.T @ absX),
-        "fc1.bias": e_dz1.sum(0) + g(n) * abs_dz1.sum(0),
+        "fc1.weight": aw2[:, None] * (active.T @ (c_act[:, None] * absX) + amb.T @ (ad[:, None] * absX)
+                                      + (a + g(n)) * (active.T @ (ad[:, None] * absX))),
+        "fc1.bias": aw2 * (active.T @ c_act + amb.T @ ad + g(n) * (active.T @ ad)),
         "fc2.weight": (e_delta @ h + ad @ e_h + (a + g(n)) * (ad @ h))[None, :],
         "fc2.bias": (e_delta.sum() + g(n) * ad.sum()).reshape(1),
     }
+    pos = positive.to(wide)
+    exact = {"fc1.weight": w2[:, None] * (pos.T @ (delta[:, None] * X)), "fc1.bias": w2 * (pos.T @ delta),
+             "fc2.weight": (delta @ h)[None, :], "fc2.bias": delta.sum().reshape(1)}
     terms = torch.nn.functional.softplus(z) - z * y
     e_terms = res.abs() * e_z + r.loss_term * u * (z.abs() + 1)
     loss = float(e_terms.mean() + g(n) * terms.abs().mean() + u * terms.mean().abs())
-    dz1 = delta[:, None] * w2[None, :] * (z1 > 0)
-    exact = {"fc1.weight": dz1.T @ X, "fc1.bias": dz1.sum(0), "fc2.weight": (delta @ h)[None, :],
-             "fc2.bias": delta.sum().reshape(1)}
     host = lambda a: a.detach().cpu().numpy().astype(np.float64)  # noqa: E731
     return StepBounds({k: host(v) for k, v in grads.items()}, loss, host(e_z), int(ambiguous.sum()),
                       {k: host(v) for k, v in exact.items()}, float(terms.mean()), host(z))

@@ -55,7 +55,7 @@ def adam_interval(p, m, v, t: int, lr: float, g_lo, g_hi, rounding: StepRounding
     sq_hi = np.maximum(g_lo ** 2, g_hi ** 2)
     v_lo, v_hi = b2 * v + (1 - b2) * sq_lo, b2 * v + (1 - b2) * sq_hi
     g_abs = np.maximum(np.abs(g_lo), np.abs(g_hi))
-    # each side rounds b m + (1 - b) g twice: state u on both sides together
+    # each side rounds b m + (1 - b) g three times: state u for both sides together (tolerances)
     m_slack = rounding.state * u * (np.abs(b1 * m) + (1 - b1) * g_abs)
     v_slack = rounding.state * u * (np.abs(b2 * v) + (1 - b2) * g_abs ** 2)
 

@@ -8,7 +8,9 @@ weights, Adam moments, step count and learning rate, and is given the same batch
 decide, each under a budget derived per element (``conformance.bounds``, ``conformance.intervals``):
 
 - *gradients*: the candidate's ``loss_and_gradients`` at those weights against the reference's
-  gradients of that step, within the two sides' rounding bounds (ReLU ties arbitrated in float64);
+  gradients of that step, within the two sides' rounding bounds (ReLU ties arbitrated in float64):
+  at steps 1 to 10, every ``detail_every``-th step, and at any step where another check failed
+  (the costliest check: a forward and backward pass of its own);
 - *adam, same gradients*: the candidate's optimizer fed the reference's gradients against the
   reference's new state, within the update's rounding (tight: no gradient error enters);
 - *training step*: the candidate's own training step (``make_train_step`` through ``train_epoch``,
@@ -108,12 +110,12 @@ class LocalChecker:
     reference's tensors live (the bounds are computed there, with torch)."""
 
     def __init__(self, candidate: Shadow, X: np.ndarray, y: np.ndarray, ledger: Ledger, modes: dict[str, str],
-                 ref_device: str = "cpu", names: tuple[str, str] = ("mlx", "torch")):
+                 ref_device: str = "cpu", names: tuple[str, str] = ("mlx", "torch"), detail_every: int = 10):
         import torch
 
         from reference_torch.device import use_device
 
-        self.cand, self.ledger, self.names = candidate, ledger, names
+        self.cand, self.ledger, self.names, self.detail_every = candidate, ledger, names, detail_every
         self.X, self.y = np.asarray(X, dtype=np.float32), np.asarray(y, dtype=np.float32)
         with use_device(ref_device):
             self._where = torch.get_default_device()
@@ -147,7 +149,6 @@ class LocalChecker:
         w0, s0 = before
         w1, s1 = after
         cand, ledger = self.cand, self.ledger
-        a, b = self.names
         Xn, yn = (self.X, self.y) if idx is None else (self.X[idx], self.y[idx])
         Xc, yc = cand.arrays(Xn, yn)
         ba, bb = self._bounds(w0, None if idx is None else np.asarray(idx))
@@ -155,56 +156,56 @@ class LocalChecker:
         delta = segs.flat(ba.grads) + segs.flat(bb.grads)
         g_ref = segs.flat(ref_grads)
         exact_g = segs.flat(ba.exact_grads)
-        ok = True
-        # gradients at the reference's weights
-        _, c_grads = cand.gradients(w0, Xc, yc)
-        ok &= ledger.judge("5 local / gradients", "gradient", segs, segs.flat(c_grads), g_ref, delta, k,
-                           f"both sides' rounding bound of the gradient (conformance.bounds; {ba.ambiguous} ReLU ties)",
-                           exact=lambda: exact_g)
-        ledger.judge("5 anchor / reference gradients vs float64", "gradient", segs, g_ref, exact_g,
-                     segs.flat(bb.grads), k, "the reference's rounding bound (conformance.bounds)", names=(b, "float64"))
-        # Adam fed the reference's gradients, and the reference's own step against the formula
+        b = self.names[1]
         p_seg = Segments(segs.names + [n + ".exp_avg" for n in segs.names] + [n + ".exp_avg_sq" for n in segs.names],
                          segs.shapes * 3)
         t0 = int(np.asarray(s0["step"]))
         m0 = segs.flat({n: s0[n + ".exp_avg"] for n in segs.names})
         v0 = segs.flat({n: s0[n + ".exp_avg_sq"] for n in segs.names})
         p0 = segs.flat(w0)
-        ref_after = np.concatenate([segs.flat(w1), segs.flat({n: s1[n + ".exp_avg"] for n in segs.names}),
-                                    segs.flat({n: s1[n + ".exp_avg_sq"] for n in segs.names})])
+        state_of = lambda w, s: np.concatenate([segs.flat(w), segs.flat({n: s[n + ".exp_avg"] for n in segs.names}),  # noqa: E731
+                                                segs.flat({n: s[n + ".exp_avg_sq"] for n in segs.names})])
+        ref_after = state_of(w1, s1)
 
         def interval(g_lo, g_hi):
             iv = adam_interval(p0, m0, v0, t0, lr, g_lo, g_hi, self.rounding, BETAS, EPS)
             return (np.concatenate([iv[k].lo for k in ("param", "exp_avg", "exp_avg_sq")]),
                     np.concatenate([iv[k].hi for k in ("param", "exp_avg", "exp_avg_sq")]))
 
-        lo, hi = interval(g_ref, g_ref)
-        cand.load(w0, s0, lr)
-        cw, cs = cand.apply(ref_grads)
-        c_after = np.concatenate([segs.flat(cw), segs.flat({n: cs[n + ".exp_avg"] for n in segs.names}),
-                                  segs.flat({n: cs[n + ".exp_avg_sq"] for n in segs.names})])
-        label = "the update's rounding from identical inputs (conformance.intervals)"
-        ok &= ledger.judge("5 local / adam, same gradients", "optimizer_state", p_seg, c_after, ref_after,
-                           _toward(c_after, ref_after, lo, hi), k, label)
-        centre, half = (lo + hi) / 2, (hi - lo) / 2
-        ledger.judge("5 anchor / reference adam vs its formula", "optimizer_state", p_seg, ref_after, centre, half, k,
-                     label, names=(b, "formula"))
-        ok &= self._step_count(k, cs, t0 + 1, "5 local / adam, same gradients / step count")
-        # the candidate's own training step
+        # the candidate's own training step: the check that decides
         lo, hi = interval(g_ref - delta, g_ref + delta)
         cand.load(w0, s0, lr)
         c_loss, cw, cs = cand.step(Xc, yc)
-        c_after = np.concatenate([segs.flat(cw), segs.flat({n: cs[n + ".exp_avg"] for n in segs.names}),
-                                  segs.flat({n: cs[n + ".exp_avg_sq"] for n in segs.names})])
-        ok &= ledger.judge("5 local / training step", "trajectory", p_seg, c_after, ref_after,
-                           _toward(c_after, ref_after, lo, hi), k,
-                           "Adam's reach from gradients within both sides' rounding bounds (conformance.intervals)")
+        c_after = state_of(cw, cs)
+        ok = ledger.judge("5 local / training step", "trajectory", p_seg, c_after, ref_after,
+                          _toward(c_after, ref_after, lo, hi), k,
+                          "Adam's reach from gradients within both sides' rounding bounds (conformance.intervals)")
         ok &= self._step_count(k, cs, t0 + 1, "5 local / training step / step count")
         loss_bound = ba.loss + bb.loss
         self.loss_bounds.append(loss_bound)
         ok &= ledger.judge("5 local / loss", "loss", Segments([""], [()]), np.array([c_loss]), np.array([ref_loss]),
                            np.array([loss_bound]), k, "both sides' rounding bound of the loss (conformance.bounds)",
                            exact=lambda: np.array([ba.exact_loss]))
+        # Adam fed the reference's gradients (tight: no gradient error enters), and the anchors
+        lo, hi = interval(g_ref, g_ref)
+        cand.load(w0, s0, lr)
+        cw, cs = cand.apply(ref_grads)
+        c_after = state_of(cw, cs)
+        label = "the update's rounding from identical inputs (conformance.intervals)"
+        ok &= ledger.judge("5 local / adam, same gradients", "optimizer_state", p_seg, c_after, ref_after,
+                           _toward(c_after, ref_after, lo, hi), k, label)
+        ok &= self._step_count(k, cs, t0 + 1, "5 local / adam, same gradients / step count")
+        ledger.judge("5 anchor / reference adam vs its formula", "optimizer_state", p_seg, ref_after, (lo + hi) / 2,
+                     (hi - lo) / 2, k, label, names=(b, "formula"))
+        ledger.judge("5 anchor / reference gradients vs float64", "gradient", segs, g_ref, exact_g,
+                     segs.flat(bb.grads), k, "the reference's rounding bound (conformance.bounds)", names=(b, "float64"))
+        # the candidate's gradients at the reference's weights: at the first steps, every
+        # detail_every-th, and wherever a check above failed (to say where the difference starts)
+        if k <= 10 or k % self.detail_every == 0 or not ok:
+            _, c_grads = cand.gradients(w0, Xc, yc)
+            ok &= ledger.judge("5 local / gradients", "gradient", segs, segs.flat(c_grads), g_ref, delta, k,
+                               f"both sides' rounding bound of the gradient (conformance.bounds; {ba.ambiguous} ReLU "
+                               "ties)", exact=lambda: exact_g)
         return ok
 
     def check_validation(self, epoch: int, weights: dict, X: np.ndarray, y: np.ndarray, ref_loss: float) -> float:
