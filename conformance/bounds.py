@@ -23,7 +23,8 @@ error of a sum of k terms against the sum of their magnitudes):
     db1 = sum dz1           e = sum e_dz1 + g(n) sum |dz1|
     loss = mean(softplus(z) - z y)   e = mean(|r| e_z + loss_term u (|z| + 1)) + g(n) mean|l| + u |loss|
 
-First-order in u. Computed with torch (the reference framework, on its device, in float64 where
+First-order in u; every bound also adds eta = 2^-149 per rounding, the absolute error of a
+subnormal float32. Computed with torch (the reference framework, on its device, in float64 where
 the device has it), so that bounding a step costs about one more forward and backward pass.
 """
 
@@ -103,6 +104,11 @@ def step_bounds(weights: dict, X, y, mode: str) -> StepBounds:
     terms = torch.nn.functional.softplus(z) - z * y
     e_terms = res.abs() * e_z + r.loss_term * u * (z.abs() + 1)
     loss = float(e_terms.mean() + g(n) * terms.abs().mean() + u * terms.mean().abs())
+    # each of the roundings behind an element may be a subnormal's, absolute: eta per term summed
+    floor = (n + H + d + 8) * r.eta
+    grads = {k: v + floor for k, v in grads.items()}
+    loss += floor
+    e_z = e_z + (H + d + 4) * r.eta
     host = lambda a: a.detach().cpu().numpy().astype(np.float64)  # noqa: E731
     return StepBounds({k: host(v) for k, v in grads.items()}, loss, host(e_z), int(ambiguous.sum()),
                       {k: host(v) for k, v in exact.items()}, float(terms.mean()), host(z))

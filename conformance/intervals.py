@@ -56,8 +56,9 @@ def adam_interval(p, m, v, t: int, lr: float, g_lo, g_hi, rounding: StepRounding
     v_lo, v_hi = b2 * v + (1 - b2) * sq_lo, b2 * v + (1 - b2) * sq_hi
     g_abs = np.maximum(np.abs(g_lo), np.abs(g_hi))
     # each side rounds b m + (1 - b) g three times: state u for both sides together (tolerances)
-    m_slack = rounding.state * u * (np.abs(b1 * m) + (1 - b1) * g_abs)
-    v_slack = rounding.state * u * (np.abs(b2 * v) + (1 - b2) * g_abs ** 2)
+    eta = rounding.eta  # a subnormal's rounding is absolute
+    m_slack = rounding.state * (u * (np.abs(b1 * m) + (1 - b1) * g_abs) + eta)
+    v_slack = rounding.state * (u * (np.abs(b2 * v) + (1 - b2) * g_abs ** 2) + eta)
 
     def step(mm, vv):
         return lr * (mm / c1) / (np.sqrt(np.maximum(vv, 0.0) / c2) + eps)
@@ -71,7 +72,7 @@ def adam_interval(p, m, v, t: int, lr: float, g_lo, g_hi, rounding: StepRounding
     p_lo, p_hi = p - s_hi, p - s_lo
     # the update's own evaluation (update_rtol, MLX's float32 bias corrections included) and the
     # rounding of p - step on each side
-    p_slack = rounding.update_rtol * s_abs + 2 * u * np.maximum(np.abs(p_lo), np.abs(p_hi))
+    p_slack = rounding.update_rtol * s_abs + 2 * u * np.maximum(np.abs(p_lo), np.abs(p_hi)) + rounding.state * eta
     return {
         "param": Interval(p_lo - p_slack, p_hi + p_slack),
         "exp_avg": Interval(m_lo - m_slack, m_hi + m_slack),
