@@ -109,52 +109,64 @@ def _window_max(x: np.ndarray, half: int) -> np.ndarray:
     return windows.max(axis=1)
 
 
+def judge_series(ledger: Ledger, path: str, kind: str, cand, ref, members: list, floor, half: int,
+                 names: tuple[str, str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Judge a per-step (or per-epoch) series: at each point the candidate may be ``margin`` times
+    the largest member's deviation from the reference (over a window of ``half`` points either
+    side) plus ``floor`` away. Returns the members' spread, the allowance and the floor."""
+    mu = FREE_RUNNING.margin
+    n = min(len(cand), len(ref))
+    c, r = np.asarray(cand[:n], dtype=np.float64), np.asarray(ref[:n], dtype=np.float64)
+    spread = _window_max(_deviations(r, [np.asarray(m) for m in members]), half)
+    fl = np.resize(np.asarray(floor, dtype=np.float64), n) if len(floor) else np.zeros(n)
+    allowance = mu * spread + fl
+    ledger.judge(path, kind, Segments([""], [(n,)]), c, r, allowance, None, _label(len(members), names))
+    return spread, allowance, fl
+
+
+def judge_distance(ledger: Ledger, path: str, cand, ref, members: list, names: tuple[str, str]) -> None:
+    """Judge a final tensor by its L2 distance from the reference's: at most ``margin`` times the
+    largest member's, plus 4u of the reference's norm."""
+    r = np.asarray(ref, np.float64)
+    dist = float(np.linalg.norm(np.asarray(cand, np.float64) - r))
+    spread = max((float(np.linalg.norm(np.asarray(m, np.float64) - r)) for m in members), default=0.0)
+    floor = 4 * step_rounding(ledger.mode).u * float(np.linalg.norm(r))
+    ledger.judge(path, "trajectory", Segments([""], [()]), np.array([dist]), np.array([0.0]),
+                 np.array([FREE_RUNNING.margin * spread + floor]), None, _label(len(members), names))
+
+
+def _label(count: int, names) -> str:
+    return f"{FREE_RUNNING.margin:g} x the largest deviation of {count} perturbed {names[1]} runs (tolerances.FREE_RUNNING)"
+
+
+def chaos_step(spread: np.ndarray, floor: np.ndarray) -> int | None:
+    """The first step at which the members' spread exceeds ``CHAOS`` times the quantity's rounding."""
+    sensitive = np.flatnonzero(spread > CHAOS * np.maximum(floor, 1e-300))
+    return int(sensitive[0]) + 1 if sensitive.size else None
+
+
 def judge(ledger: Ledger, ref: Run, cand: Run, members: list[Run], steps_per_epoch: int, loss_floor: np.ndarray,
           val_floor: np.ndarray, min_delta: float, names: tuple[str, str]) -> FreeRun:
-    """Judge the candidate's free run against the ensemble; tally every check in ``ledger``."""
-    mu = FREE_RUNNING.margin
+    """Judge the candidate's free pipeline run against the ensemble; tally every check in ``ledger``."""
     free = FreeRun(members=members, judged=bool(members))
-    a, b = names
-    label = f"{mu:g} x the largest deviation of {len(members)} perturbed {b} runs (tolerances.FREE_RUNNING)"
-
-    def series(path, kind, c, r, ms, floor, half):
-        n = min(len(c), len(r))
-        c, r = np.asarray(c[:n], dtype=np.float64), np.asarray(r[:n], dtype=np.float64)
-        spread = _window_max(_deviations(r, [np.asarray(m) for m in ms]), half)
-        fl = np.resize(np.asarray(floor, dtype=np.float64), n) if len(floor) else np.zeros(n)
-        allowance = mu * spread + fl
-        ledger.judge(path, kind, Segments([""], [(n,)]), c, r, allowance, None, label)
-        return spread, allowance, fl
-
-    spread, allowance, floor = series("8 free-running / training loss per step", "loss", cand.losses, ref.losses,
-                                      [m.losses for m in members], loss_floor, steps_per_epoch)
-    free.spread, free.allowance = spread, allowance
-    n = len(spread)
-    free.deviation = np.abs(np.asarray(cand.losses[:n]) - np.asarray(ref.losses[:n]))
-    sensitive = np.flatnonzero(spread > CHAOS * np.maximum(floor, 1e-300))
-    free.chaos_step = int(sensitive[0]) + 1 if sensitive.size else None
+    b = names[1]
+    spread, allowance, floor = judge_series(ledger, "8 free-running / training loss per step", "loss", cand.losses,
+                                            ref.losses, [m.losses for m in members], loss_floor, steps_per_epoch, names)
+    free.spread, free.allowance, free.chaos_step = spread, allowance, chaos_step(spread, floor)
+    free.deviation = np.abs(np.asarray(cand.losses[:len(spread)]) - np.asarray(ref.losses[:len(spread)]))
     hr, hc = ref.result["history"], cand.result["history"]
-    series("8 free-running / validation loss per epoch", "loss", hc["val_loss"], hr["val_loss"],
-           [m.result["history"]["val_loss"] for m in members], val_floor, 1)
-    # final (restored) weights and test logits: L2 distance from the reference
-    for key, what in (("final_weights", "final weights"), ("test_logits", "test logits")):
-        rv, cv = ref.result[key], cand.result[key]
-        trees = (rv, cv) if isinstance(rv, dict) else ({"": rv}, {"": cv})
-        for name in sorted(trees[0]):
-            r_arr = np.asarray(trees[0][name], np.float64)
-            dist = float(np.linalg.norm(np.asarray(trees[1][name], np.float64) - r_arr))
-            spread_m = max((float(np.linalg.norm(np.asarray((m.result[key] if name == "" else m.result[key][name]), np.float64)
-                                                 - r_arr)) for m in members), default=0.0)
-            floor_w = 4 * step_rounding(ledger.mode).u * float(np.linalg.norm(r_arr))
-            path = f"8 free-running / {what}" + (f" / {name}" if name else "") + f": L2 distance from {b}"
-            ledger.judge(path, "trajectory", Segments([""], [()]), np.array([dist]), np.array([0.0]),
-                         np.array([mu * spread_m + floor_w]), None, label)
+    judge_series(ledger, "8 free-running / validation loss per epoch", "loss", hc["val_loss"], hr["val_loss"],
+                 [m.result["history"]["val_loss"] for m in members], val_floor, 1, names)
+    for name in sorted(ref.result["final_weights"]):
+        judge_distance(ledger, f"8 free-running / final weights / {name}: L2 distance from {b}",
+                       cand.result["final_weights"][name], ref.result["final_weights"][name],
+                       [m.result["final_weights"][name] for m in members], names)
+    judge_distance(ledger, f"8 free-running / test logits: L2 distance from {b}", cand.result["test_logits"],
+                   ref.result["test_logits"], [m.result["test_logits"] for m in members], names)
     # decisions: within the members' range, or a tie
     for key in ("stopped_epoch", "best_epoch"):
         values = [h.get(key) for h in [hr] + [m.result["history"] for m in members]]
-        got = hc.get(key)
-        ledger.add(_within(f"8 free-running / {key.replace('_', ' ')}", got, values, ledger, names))
-    # metrics: within the members' range
+        ledger.add(_within(f"8 free-running / {key.replace('_', ' ')}", hc.get(key), values, ledger, names))
     for key in ("accuracy", "precision", "recall", "f1"):
         values = [ref.result["metrics"][key]] + [m.result["metrics"][key] for m in members]
         ledger.add(_within(f"8 free-running / test {key}", cand.result["metrics"][key], values, ledger, names,

@@ -41,11 +41,18 @@ class Interval:
 
 
 def adam_interval(p, m, v, t: int, lr: float, g_lo, g_hi, rounding: StepRounding, betas=(0.9, 0.999),
-                  eps: float = 1e-8) -> dict[str, Interval]:
+                  eps: float = 1e-8, weight_decay: float = 0.0, decoupled: bool = False) -> dict[str, Interval]:
     """Intervals of ``param``, ``exp_avg`` and ``exp_avg_sq`` after one Adam step (PyTorch's form,
     bias-corrected) from ``(p, m, v)`` at step count ``t`` (before the step) with a gradient in
-    ``[g_lo, g_hi]``, including each side's rounding of the update. All arrays float64."""
+    ``[g_lo, g_hi]``, including each side's rounding of the update. All arrays float64.
+
+    ``weight_decay``: torch's ``Adam`` adds ``weight_decay * p`` to the gradient (coupled, L2);
+    with ``decoupled`` (``AdamW``, both frameworks) the parameter is first scaled by
+    ``1 - lr * weight_decay``."""
     p, m, v, g_lo, g_hi = (np.asarray(a, dtype=np.float64) for a in (p, m, v, g_lo, g_hi))
+    if weight_decay and not decoupled:
+        g_lo, g_hi = g_lo + weight_decay * p, g_hi + weight_decay * p
+    p_start = p * (1 - lr * weight_decay) if weight_decay and decoupled else p
     b1, b2 = betas
     u = rounding.u
     t1 = t + 1
@@ -69,12 +76,41 @@ def adam_interval(p, m, v, t: int, lr: float, g_lo, g_hi, rounding: StepRounding
                         for vv in (v_lo - v_slack, v_hi + v_slack)])
     s_lo, s_hi = corners.min(axis=0), corners.max(axis=0)
     s_abs = np.maximum(np.abs(s_lo), np.abs(s_hi))
-    p_lo, p_hi = p - s_hi, p - s_lo
+    p_lo, p_hi = p_start - s_hi, p_start - s_lo
     # the update's own evaluation (update_rtol, MLX's float32 bias corrections included) and the
     # rounding of p - step on each side
     p_slack = rounding.update_rtol * s_abs + 2 * u * np.maximum(np.abs(p_lo), np.abs(p_hi)) + rounding.state * eta
     return {
         "param": Interval(p_lo - p_slack, p_hi + p_slack),
         "exp_avg": Interval(m_lo - m_slack, m_hi + m_slack),
-        "exp_avg_sq": Interval(np.maximum(v_lo - v_slack, 0.0), v_hi + v_slack),
+        "exp_avg_sq": Interval(v_lo - v_slack, v_hi + v_slack),
     }
+
+
+def sgd_interval(p, buf, t: int, lr: float, g_lo, g_hi, rounding: StepRounding, momentum: float = 0.0,
+                 dampening: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0) -> dict[str, Interval]:
+    """Intervals of ``param`` and ``momentum_buffer`` after one step of torch's ``SGD`` (the
+    reference's semantics: the buffer starts as the first gradient, undamped) from ``(p, buf)`` at
+    step count ``t``. Every quantity is linear in the gradient, so the interval's ends map to the
+    results' ends; each side rounds the buffer and the update a few times (``update_rtol`` of the
+    step, ``state`` u of the buffer's terms)."""
+    p, buf, g_lo, g_hi = (np.asarray(a, dtype=np.float64) for a in (p, buf, g_lo, g_hi))
+    u, eta = rounding.u, rounding.eta
+    if weight_decay:
+        g_lo, g_hi = g_lo + weight_decay * p, g_hi + weight_decay * p
+    g_abs = np.maximum(np.abs(g_lo), np.abs(g_hi))
+    if momentum:
+        if t == 0:
+            b_lo, b_hi = g_lo, g_hi
+        else:
+            b_lo, b_hi = momentum * buf + (1 - dampening) * g_lo, momentum * buf + (1 - dampening) * g_hi
+        b_slack = rounding.state * (u * (np.abs(momentum * buf) + g_abs) + eta)
+        b_lo, b_hi = b_lo - b_slack, b_hi + b_slack
+        d_lo, d_hi = (g_lo + momentum * b_lo, g_hi + momentum * b_hi) if nesterov else (b_lo, b_hi)
+    else:
+        b_lo = b_hi = np.zeros_like(p)
+        d_lo, d_hi = g_lo, g_hi
+    p_lo, p_hi = p - lr * d_hi, p - lr * d_lo
+    s_abs = lr * np.maximum(np.abs(d_lo), np.abs(d_hi))
+    p_slack = rounding.update_rtol * s_abs + 2 * u * np.maximum(np.abs(p_lo), np.abs(p_hi)) + rounding.state * eta
+    return {"param": Interval(p_lo - p_slack, p_hi + p_slack), "momentum_buffer": Interval(b_lo, b_hi)}

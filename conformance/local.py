@@ -30,12 +30,19 @@ from __future__ import annotations
 import numpy as np
 
 from .bounds import step_bounds
-from .intervals import adam_interval
 from .ledger import Ledger, Segments
+from .optimizers import Adam, Optimizer
 from .sides import side
 from .tolerances import step_rounding
 
-BETAS, EPS = (0.9, 0.999), 1e-8  # make_adam's defaults on both sides, which the runs use
+
+class SimpleNNRounding:
+    """The rounding model of SimpleNN's step: the derived bounds of ``conformance.bounds``."""
+
+    name = "derived (conformance.bounds)"
+
+    def bounds(self, weights: dict, X, y, mode: str):
+        return step_bounds(weights, X, y, mode)
 
 
 class Shadow:
@@ -110,16 +117,21 @@ class LocalChecker:
     reference's tensors live (the bounds are computed there, with torch)."""
 
     def __init__(self, candidate: Shadow, X: np.ndarray, y: np.ndarray, ledger: Ledger, modes: dict[str, str],
-                 ref_device: str = "cpu", names: tuple[str, str] = ("mlx", "torch"), detail_every: int = 10):
+                 ref_device: str = "cpu", names: tuple[str, str] = ("mlx", "torch"), detail_every: int = 10,
+                 rounding=None, optimizer: Optimizer | None = None):
         import torch
 
         from reference_torch.device import use_device
 
         self.cand, self.ledger, self.names, self.detail_every = candidate, ledger, names, detail_every
-        self.X, self.y = np.asarray(X, dtype=np.float32), np.asarray(y, dtype=np.float32)
+        self.model = rounding or SimpleNNRounding()
+        self.optimizer = optimizer or Adam()  # make_adam's defaults on both sides
+        self.X = None if X is None else np.asarray(X, dtype=np.float32)
+        self.y = None if y is None else np.asarray(y, dtype=np.float32)
         with use_device(ref_device):
             self._where = torch.get_default_device()
-        self._X_ref, self._y_ref = self._tensor(self.X), self._tensor(self.y)
+        self._X_ref = None if X is None else self._tensor(self.X)
+        self._y_ref = None if y is None else self._tensor(self.y)
         self.modes = modes
         self.rounding = step_rounding(modes[names[0]] if "tf32" not in modes.values() else "tf32")
         self.loss_bounds: list[float] = []  # both sides' loss bound at each step: the floor of the free-running judge
@@ -127,7 +139,10 @@ class LocalChecker:
     def _tensor(self, a):
         import torch
 
-        return torch.as_tensor(np.asarray(a, dtype=np.float32), device=self._where)
+        a = np.asarray(a)
+        if a.dtype.kind in "iu":  # class labels stay integers
+            return torch.as_tensor(a.astype(np.int64), device=self._where)
+        return torch.as_tensor(a.astype(np.float32), device=self._where)
 
     def _bounds(self, weights: dict, idx=None, X=None, y=None):
         """Both sides' bounds at ``weights`` on the training batch ``idx`` (or on ``X, y``)."""
@@ -137,40 +152,45 @@ class LocalChecker:
         else:
             X, y = self._tensor(X), self._tensor(y)
         a, b = self.names
-        ba = step_bounds(weights, X, y, self.modes[a])
-        bb = ba if self.modes[b] == self.modes[a] else step_bounds(weights, X, y, self.modes[b])
+        ba = self.model.bounds(weights, X, y, self.modes[a])
+        bb = ba if self.modes[b] == self.modes[a] else self.model.bounds(weights, X, y, self.modes[b])
         return ba, bb
 
     def check_step(self, k: int, before: tuple[dict, dict], lr: float, idx, ref_loss: float, ref_grads: dict,
-                   after: tuple[dict, dict]) -> bool:
+                   after: tuple[dict, dict], batch: tuple | None = None) -> bool:
         """Step ``k`` (1-based): ``before``/``after`` are the reference's (weights, optimizer state)
-        around it, ``idx`` the batch's rows (None: the whole set), ``ref_loss``/``ref_grads`` what the
-        reference computed in it."""
+        around it, ``idx`` the batch's rows (None: the whole set) or ``batch`` the batch itself (in the
+        reference's layout), ``ref_loss``/``ref_grads`` what the reference computed in it."""
         w0, s0 = before
         w1, s1 = after
         cand, ledger = self.cand, self.ledger
-        Xn, yn = (self.X, self.y) if idx is None else (self.X[idx], self.y[idx])
-        Xc, yc = cand.arrays(Xn, yn)
-        ba, bb = self._bounds(w0, None if idx is None else np.asarray(idx))
+        if batch is not None:
+            Xn, yn = batch
+            Xc, yc = cand.arrays(Xn, yn)
+            ba, bb = self._bounds(w0, X=Xn, y=yn)
+        else:
+            Xn, yn = (self.X, self.y) if idx is None else (self.X[idx], self.y[idx])
+            Xc, yc = cand.arrays(Xn, yn)
+            ba, bb = self._bounds(w0, None if idx is None else np.asarray(idx))
         segs = Segments.of(ref_grads)
         delta = segs.flat(ba.grads) + segs.flat(bb.grads)
         g_ref = segs.flat(ref_grads)
         exact_g = segs.flat(ba.exact_grads)
         b = self.names[1]
-        p_seg = Segments(segs.names + [n + ".exp_avg" for n in segs.names] + [n + ".exp_avg_sq" for n in segs.names],
-                         segs.shapes * 3)
+        opt = self.optimizer
+        keys = ("",) + opt.suffixes
+        p_seg = Segments([n + s for s in keys for n in segs.names], segs.shapes * len(keys))
         t0 = int(np.asarray(s0["step"]))
-        m0 = segs.flat({n: s0[n + ".exp_avg"] for n in segs.names})
-        v0 = segs.flat({n: s0[n + ".exp_avg_sq"] for n in segs.names})
+        before = {s: segs.flat({n: s0[n + s] for n in segs.names}) for s in opt.suffixes}
         p0 = segs.flat(w0)
-        state_of = lambda w, s: np.concatenate([segs.flat(w), segs.flat({n: s[n + ".exp_avg"] for n in segs.names}),  # noqa: E731
-                                                segs.flat({n: s[n + ".exp_avg_sq"] for n in segs.names})])
+        state_of = lambda w, s: np.concatenate([segs.flat(w)] + [segs.flat({n: s[n + x] for n in segs.names})  # noqa: E731
+                                                                 for x in opt.suffixes])
         ref_after = state_of(w1, s1)
 
         def interval(g_lo, g_hi):
-            iv = adam_interval(p0, m0, v0, t0, lr, g_lo, g_hi, self.rounding, BETAS, EPS)
-            return (np.concatenate([iv[k].lo for k in ("param", "exp_avg", "exp_avg_sq")]),
-                    np.concatenate([iv[k].hi for k in ("param", "exp_avg", "exp_avg_sq")]))
+            iv = opt.interval(p0, before, t0, lr, g_lo, g_hi, self.rounding)
+            return (np.concatenate([iv[k].lo for k in ("param",) + opt.suffixes]),
+                    np.concatenate([iv[k].hi for k in ("param",) + opt.suffixes]))
 
         # the candidate's own training step: the check that decides
         lo, hi = interval(g_ref - delta, g_ref + delta)
@@ -192,10 +212,10 @@ class LocalChecker:
         cw, cs = cand.apply(ref_grads)
         c_after = state_of(cw, cs)
         label = "the update's rounding from identical inputs (conformance.intervals)"
-        ok &= ledger.judge("5 local / adam, same gradients", "optimizer_state", p_seg, c_after, ref_after,
+        ok &= ledger.judge(f"5 local / {opt.kind}, same gradients", "optimizer_state", p_seg, c_after, ref_after,
                            _toward(c_after, ref_after, lo, hi), k, label)
-        ok &= self._step_count(k, cs, t0 + 1, "5 local / adam, same gradients / step count")
-        ledger.judge("5 anchor / reference adam vs its formula", "optimizer_state", p_seg, ref_after, (lo + hi) / 2,
+        ok &= self._step_count(k, cs, t0 + 1, f"5 local / {opt.kind}, same gradients / step count")
+        ledger.judge(f"5 anchor / reference {opt.kind} vs its formula", "optimizer_state", p_seg, ref_after, (lo + hi) / 2,
                      (hi - lo) / 2, k, label, names=(b, "formula"))
         ledger.judge("5 anchor / reference gradients vs float64", "gradient", segs, g_ref, exact_g,
                      segs.flat(bb.grads), k, "the reference's rounding bound (conformance.bounds)", names=(b, "float64"))

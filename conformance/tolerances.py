@@ -428,3 +428,33 @@ FREE_RUNNING = FreeRunning(members=6, margin=10.0, jitter=4.0, reason=(
     "schedule, restored weights) moves a run far beyond that. Decisions (stopping and best epoch) must "
     "lie within the members' range or be a tie the rule cannot decide; metrics within the members' "
     "range, or differ only at test samples whose logits the envelope puts within reach of 0."))
+
+
+# ---- local step checks of an arbitrary model pair: measured noise ---------------------------------
+
+
+@dataclass(frozen=True)
+class MeasuredNoise:
+    """How a model pair's local checks bound one side's rounding where no derivation exists: the
+    reference's step recomputed ``reruns`` times in float32 from rounding-level perturbations, its
+    spread around float64, times ``margin``, plus ``floor`` u of the value."""
+
+    reruns: int
+    margin: float
+    floor: float
+    reason: str
+
+
+MEASURED = MeasuredNoise(reruns=4, margin=10.0, floor=8.0, reason=(
+    "For SimpleNN the step's rounding is derived per element (conformance.bounds); for a model the "
+    "harness does not know, it is measured. The reference's step is recomputed in float64 from the "
+    "same float32 state (the anchor), and four times in float32: twice with every weight moved by "
+    "4 (u + operand rounding) relative in a random direction, twice with the batch's samples in "
+    "another order as well, so that every sum over the batch is ordered differently and every "
+    "matmul operand rounds differently. Each element's noise is the largest deviation of the four "
+    "from float64; either side may deviate from float64 by margin = 10 times it plus 8u of the "
+    "value (and eta per rounding). Adam's amplification of a tiny sqrt(v) is not measured but "
+    "propagated (conformance.intervals) from these gradient bounds, as for SimpleNN. Limits: a "
+    "candidate whose sums are much less accurate than the reference's (MLX's sequential CPU sums over "
+    "very large batches) can exceed ten times torch's noise; a ReLU tie that no rerun happens to flip "
+    "is not covered (SimpleNN's derived bounds cover both)."))

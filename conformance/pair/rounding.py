@@ -1,0 +1,85 @@
+"""Measured rounding of one training step of an arbitrary model (``tolerances.MEASURED``).
+
+``MeasuredRounding.bounds(weights, X, y, mode)`` returns, like ``conformance.bounds.step_bounds``
+for SimpleNN, one side's bound per gradient element and for the loss, with the float64 values it
+bounds the distance from. The bound is measured, not derived: the reference's step is recomputed
+in float64 (the anchor) and several times in float32 from rounding-level perturbations of the same
+state; each element may lie ``margin`` times the largest rerun's deviation from float64 away from
+it, plus a floor of a few u of the value.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..tolerances import MEASURED, step_rounding
+
+
+@dataclass
+class MeasuredBounds:
+    grads: dict[str, np.ndarray]
+    loss: float
+    exact_grads: dict[str, np.ndarray]
+    exact_loss: float
+    ambiguous: int = 0
+    logits: np.ndarray | None = None
+    exact_logits: np.ndarray | None = None
+
+
+class MeasuredRounding:
+    name = "measured (tolerances.MEASURED)"
+
+    def __init__(self, torch_model, loss, device: str = "cpu", permute: bool = True, seed: int = 0):
+        import torch
+
+        self.loss, self.permute = loss, permute
+        self.device = torch.device(device)
+        wide_device = self.device if self.device.type in ("cpu", "cuda") else torch.device("cpu")
+        self.exact_model = copy.deepcopy(torch_model).to(wide_device).double()
+        self.work = copy.deepcopy(torch_model).to(self.device)
+        self.wide_device = wide_device
+        self.rng = np.random.default_rng(seed)
+
+    def _run(self, model, weights: dict, X, y, dtype):
+        import torch
+
+        with torch.no_grad():
+            state = model.state_dict()
+            for n, v in weights.items():
+                state[n].copy_(torch.as_tensor(np.asarray(v)).to(state[n].dtype))
+        model.train()
+        model.zero_grad(set_to_none=True)
+        X = X.to(dtype) if X.is_floating_point() else X
+        y = y.to(dtype) if y.is_floating_point() else y
+        loss = self.loss(model, X, y)
+        loss.backward()
+        return float(loss.detach().cpu()), {n: p.grad.detach().cpu().numpy().astype(np.float64)
+                                            for n, p in model.named_parameters()}
+
+    def bounds(self, weights: dict, X, y, mode: str) -> MeasuredBounds:
+        import torch
+
+        r = step_rounding(mode)
+        rel = 4 * (r.u + r.operand)
+        Xw, yw = X.to(self.wide_device), y.to(self.wide_device)
+        exact_loss, exact = self._run(self.exact_model, weights, Xw, yw, torch.float64)
+        params = {n for n, _ in self.work.named_parameters()}
+        dev = {n: np.zeros_like(v) for n, v in exact.items()}
+        dev_loss = 0.0
+        for j in range(MEASURED.reruns):
+            moved = {n: (np.asarray(v, np.float64) * (1 + rel * self.rng.choice([-1.0, 1.0], size=np.shape(v)))
+                         ).astype(np.float32) if n in params else v for n, v in weights.items()}
+            Xj, yj = X, y
+            if self.permute and j % 2 == 1 and X.shape[0] > 1:
+                perm = torch.as_tensor(self.rng.permutation(X.shape[0]), device=X.device)
+                Xj, yj = X[perm], y[perm]
+            loss, grads = self._run(self.work, moved, Xj, yj, torch.float32)
+            dev_loss = max(dev_loss, abs(loss - exact_loss))
+            for n in dev:
+                dev[n] = np.maximum(dev[n], np.abs(grads[n] - exact[n]))
+        m, floor = MEASURED.margin, MEASURED.floor * r.u
+        grads = {n: m * dev[n] + floor * np.abs(exact[n]) + 16 * r.eta for n in dev}
+        return MeasuredBounds(grads, m * dev_loss + floor * abs(exact_loss), exact, exact_loss)
