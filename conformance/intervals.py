@@ -80,6 +80,8 @@ def adam_interval(p, m, v, t: int, lr: float, g_lo, g_hi, rounding: StepRounding
     # the update's own evaluation (update_rtol, MLX's float32 bias corrections included) and the
     # rounding of p - step on each side
     p_slack = rounding.update_rtol * s_abs + 2 * u * np.maximum(np.abs(p_lo), np.abs(p_hi)) + rounding.state * eta
+    if weight_decay and decoupled:  # each side rounds the factor 1 - lr wd and the product p (1 - lr wd)
+        p_slack = p_slack + 4 * u * np.abs(p)
     return {
         "param": Interval(p_lo - p_slack, p_hi + p_slack),
         "exp_avg": Interval(m_lo - m_slack, m_hi + m_slack),

@@ -152,6 +152,8 @@ class LocalChecker:
         else:
             X, y = self._tensor(X), self._tensor(y)
         a, b = self.names
+        if getattr(self.model, "per_side", False):  # measured on each side
+            return self.model.bounds(weights, X, y, self.modes[a], a), self.model.bounds(weights, X, y, self.modes[b], b)
         ba = self.model.bounds(weights, X, y, self.modes[a])
         bb = ba if self.modes[b] == self.modes[a] else self.model.bounds(weights, X, y, self.modes[b])
         return ba, bb

@@ -204,7 +204,7 @@ def check(mlx_model, torch_model, batches, loss: str | Loss = "cross_entropy", o
                  np.zeros(sum(int(np.prod(s)) for s in seg.shapes)), None, "copies: identical")
     report.first_layer = compare_layers(ledger, initial, port, batches[0][0], w0, judged, None)
     checker = LocalChecker(port, None, None, ledger, modes, device, ("mlx", "torch"), detail_every=1,
-                           rounding=MeasuredRounding(initial, loss.torch, tdev), optimizer=optimizer)
+                           rounding=MeasuredRounding(initial, loss.torch, tdev, candidate=port), optimizer=optimizer)
     ref_losses = []
     try:
         for k in range(1, steps + 1):

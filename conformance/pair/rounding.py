@@ -30,12 +30,19 @@ class MeasuredBounds:
 
 
 class MeasuredRounding:
-    name = "measured (tolerances.MEASURED)"
+    """Each side's rounding, measured on that side: the reference's reruns against float64, the
+    candidate's reruns against its own unperturbed result (their spread is its rounding noise; a
+    systematic difference moves every rerun alike and so does not widen it)."""
 
-    def __init__(self, torch_model, loss, device: str = "cpu", permute: bool = True, seed: int = 0):
+    name = "measured (tolerances.MEASURED)"
+    per_side = True
+
+    def __init__(self, torch_model, loss, device: str = "cpu", permute: bool = True, seed: int = 0,
+                 candidate=None, names: tuple[str, str] = ("mlx", "torch")):
         import torch
 
-        self.loss, self.permute = loss, permute
+        self.loss, self.permute, self.candidate, self.names = loss, permute, candidate, names
+        self._exact: tuple | None = None
         self.device = torch.device(device)
         wide_device = self.device if self.device.type in ("cpu", "cuda") else torch.device("cpu")
         self.exact_model = copy.deepcopy(torch_model).to(wide_device).double()
@@ -59,27 +66,45 @@ class MeasuredRounding:
         return float(loss.detach().cpu()), {n: p.grad.detach().cpu().numpy().astype(np.float64)
                                             for n, p in model.named_parameters()}
 
-    def bounds(self, weights: dict, X, y, mode: str) -> MeasuredBounds:
+    def _exact_at(self, weights: dict, X, y):
+        """float64 loss and gradients at ``weights`` on ``(X, y)``, kept for the other side's call."""
+        import torch
+
+        key = (id(weights), id(X))
+        if self._exact is None or self._exact[0] != key:
+            Xw, yw = X.to(self.wide_device), y.to(self.wide_device)
+            self._exact = (key, *self._run(self.exact_model, weights, Xw, yw, torch.float64))
+        return self._exact[1], self._exact[2]
+
+    def bounds(self, weights: dict, X, y, mode: str, side: str | None = None) -> MeasuredBounds:
         import torch
 
         r = step_rounding(mode)
         rel = 4 * (r.u + r.operand)
-        Xw, yw = X.to(self.wide_device), y.to(self.wide_device)
-        exact_loss, exact = self._run(self.exact_model, weights, Xw, yw, torch.float64)
+        exact_loss, exact = self._exact_at(weights, X, y)
         params = {n for n, _ in self.work.named_parameters()}
+        candidate = self.candidate is not None and side == self.names[0]
+        if candidate:  # the candidate's own spread around its unperturbed result
+            Xn, yn = X.detach().cpu().numpy(), y.detach().cpu().numpy()
+            centre_loss, centre = self.candidate.gradients(weights, *self.candidate.arrays(Xn, yn))
         dev = {n: np.zeros_like(v) for n, v in exact.items()}
         dev_loss = 0.0
         for j in range(MEASURED.reruns):
             moved = {n: (np.asarray(v, np.float64) * (1 + rel * self.rng.choice([-1.0, 1.0], size=np.shape(v)))
                          ).astype(np.float32) if n in params else v for n, v in weights.items()}
-            Xj, yj = X, y
-            if self.permute and j % 2 == 1 and X.shape[0] > 1:
-                perm = torch.as_tensor(self.rng.permutation(X.shape[0]), device=X.device)
-                Xj, yj = X[perm], y[perm]
-            loss, grads = self._run(self.work, moved, Xj, yj, torch.float32)
-            dev_loss = max(dev_loss, abs(loss - exact_loss))
+            perm = self.rng.permutation(X.shape[0]) if self.permute and j % 2 == 1 and X.shape[0] > 1 else None
+            if candidate:
+                Xj, yj = (Xn, yn) if perm is None else (Xn[perm], yn[perm])
+                loss, grads = self.candidate.gradients(moved, *self.candidate.arrays(Xj, yj))
+                base_loss, base = centre_loss, centre
+            else:
+                Xj, yj = (X, y) if perm is None else (X[torch.as_tensor(perm, device=X.device)],
+                                                      y[torch.as_tensor(perm, device=X.device)])
+                loss, grads = self._run(self.work, moved, Xj, yj, torch.float32)
+                base_loss, base = exact_loss, exact
+            dev_loss = max(dev_loss, abs(loss - base_loss))
             for n in dev:
-                dev[n] = np.maximum(dev[n], np.abs(grads[n] - exact[n]))
+                dev[n] = np.maximum(dev[n], np.abs(np.asarray(grads[n], np.float64) - base[n]))
         m, floor = MEASURED.margin, MEASURED.floor * r.u
         grads = {n: m * dev[n] + floor * np.abs(exact[n]) + 16 * r.eta for n in dev}
         return MeasuredBounds(grads, m * dev_loss + floor * abs(exact_loss), exact, exact_loss)
