@@ -145,7 +145,7 @@ _TABLE: dict[tuple[str, str, str], Tolerance] = {
     # ---- float64 standardization (CPU): derived, against scikit-learn ----------------------------
     ("data", "float64", "ieee"): Tolerance(
         2e-14, 1e-13, atol_scale=4.4e-16, scale_of="|mean|/std", reason=
-        "standardized features computed in float64 (MLX and torch on the CPU; tests/test_anchors.py "
+        "standardized features computed in float64 (MLX and torch on the CPU; tests/test_anchor_scaler.py "
         "against scikit-learn's float64 StandardScaler). Derived from the scaler's algorithm, u = "
         "2^-53 = 1.1e-16: column_sum's tree sums 16 values a level, so a sum errs at most 15u per "
         "level relative to the sum of |terms| (6 levels up to 16.7 million rows: 90u); the variance "

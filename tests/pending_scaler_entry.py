@@ -97,6 +97,6 @@ def test_mlx_cpu_sequential_sum():
     measured("mlx-cpu-sequential-sum", "torch_5e6",
              np.abs(((t - t.mean(0)) / t.std(0, correction=0)).numpy() - reference).max())
     measured("mlx-cpu-sequential-sum", "fixed_5e6", np.abs(fixed - reference).max())
-    # torch's StandardScaler at millions of rows: tests/test_anchors.py (-m slow)
+    # torch's StandardScaler at millions of rows: tests/test_anchor_scaler.py (-m slow)
     assert_close(fixed, reference, path="mlx_reference StandardScaler at 5 000 000 rows", kind="data", scale=0.0,
                  names=("mlx", "float64"))

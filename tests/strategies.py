@@ -31,7 +31,7 @@ def model_case(draw, max_n: int = 48, max_in: int = 6, max_hidden: int = 24):
 def scaler_case(draw):
     """``(train, val)`` columns of 2..64 rows, each column with its own offset (|offset| up to
     1e3) and spread (1e-2..1e2). Constant and near-constant columns, offsets up to 1e6 spreads and
-    millions of rows: ``scaler_columns`` (tests/test_anchors.py)."""
+    millions of rows: ``scaler_columns`` (tests/test_anchor_scaler.py)."""
     n = draw(st.integers(2, 64))
     d = draw(st.integers(1, 5))
     rng = np.random.default_rng(draw(seeds))

@@ -1,12 +1,13 @@
-"""The rules both frameworks share, each against its own anchor: comparing MLX with torch cannot
-see a rule both sides get wrong the same way.
+"""A rule both frameworks share, against its own anchor (comparing MLX with torch cannot see a rule
+both sides get wrong the same way): standardization against scikit-learn's ``StandardScaler``.
 
-- Standardization against scikit-learn's ``StandardScaler`` over hypothesis-drawn columns
-  (``strategies.scaler_columns``: Gaussian, constant, near-constant and discrete columns, spreads
-  1e-6..1e6, offsets up to 1e6 spreads, float32 and float64), its "constant column" decision, and
-  shift invariance. Small sizes here; up to millions of rows behind the ``slow`` marker
-  (``python -m pytest -m slow``).
-- The split against ``sklearn.model_selection.train_test_split`` (``test_split_anchor.py``).
+Over hypothesis-drawn columns (``strategies.scaler_columns``: Gaussian, constant, near-constant
+and discrete columns, spreads 1e-6..1e6, offsets up to 1e6 spreads, float32 and float64): the
+"constant column" decision, ``scale_``, ``mean_`` and every standardized value; the issue's
+pressure column; shift invariance. Small sizes in the default run; up to millions of rows behind
+the ``slow`` marker (``python -m pytest -m slow``). The other anchors: ``test_anchor_split.py``
+(scikit-learn's ``train_test_split``), ``test_anchor_rules.py`` (torch's ``ReduceLROnPlateau``, a
+plain early-stopping loop), ``test_metrics.py`` (scikit-learn's metrics and their warnings).
 
 The standardized values are judged under the table's "data" entry with scale 0: the scaler never
 rounds the mean (it subtracts ``shift_`` and then ``centre_``), so the entry's ``|mean|/std``
