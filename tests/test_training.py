@@ -71,7 +71,8 @@ EARLY = {  # name: (dataset, config, stopped epoch, best epoch) read off the run
 @pytest.mark.parametrize("name", list(EARLY))
 def test_early_stopping_in_lockstep(conf, name):
     """Both sides stop at the epoch the rule gives for their validation losses, the same one, and
-    restore the weights they had after the best epoch (compared with that step's recording)."""
+    end with the weights of the epoch their history names (``evaluated_epoch``: the best one when
+    the run restores it, else the last), compared with that step's recording."""
     dataset, cfg = EARLY[name]
     outcome = _run(conf, dataset, RunConfig(**vars(cfg)))
     for side_name in ("mlx", "torch"):
@@ -86,10 +87,12 @@ def test_early_stopping_in_lockstep(conf, name):
         assert gap > 1e-4, f"{name}: epoch {epoch}'s stopping decision is within {gap:.1e} of its threshold"
         rec = outcome.recorders[side_name]
         per_epoch = len(rec.losses) // len(h["epoch"])
-        best_step = h["best_epoch"] * per_epoch
-        conf.tree(outcome.results[side_name]["final_weights"], rec.weights[best_step],
-                  path=f"{name} / {side_name} / restored weights vs step {best_step}", kind="decision",
-                  names=("restored", f"after epoch {h['best_epoch']}"))
+        expected_epoch = h["best_epoch"] if h["evaluated_weights"] == "best" else h["stopped_epoch"]
+        assert h["evaluated_epoch"] == expected_epoch, f"{side_name}: evaluated epoch {h['evaluated_epoch']}"
+        step = h["evaluated_epoch"] * per_epoch
+        conf.tree(outcome.results[side_name]["final_weights"], rec.weights[step],
+                  path=f"{name} / {side_name} / {h['evaluated_weights']} weights vs step {step}", kind="decision",
+                  names=("evaluated", f"after epoch {h['evaluated_epoch']}"))
 
 
 @pytest.mark.parametrize("name", ["mlx", "torch"])
