@@ -112,3 +112,34 @@ def scaler_columns(draw, min_n: int = 1, max_n: int = 200, dtypes=("float32", "f
         cols.append(np.asarray(col).astype(dtype))
     X = np.column_stack(cols)
     return X[:n], X[n:], kinds
+
+
+# the next metric, relative to the scheduler's threshold (the value that just fails to improve):
+# one ulp better, on it, one ulp worse; a fresh value (negative ones too); the last value again;
+# NaN; +-inf
+PLATEAU_MOVES = st.one_of(st.sampled_from([("boundary", -1), ("boundary", 0), ("boundary", 1), ("repeat", 0),
+                                           ("nan", 0), ("inf", 1), ("inf", -1)]),
+                          st.tuples(st.just("fresh"), st.floats(-2.0, 2.0, allow_nan=False)))
+
+plateau_settings = st.fixed_dictionaries({
+    "mode": st.sampled_from(["min", "max"]),
+    "factor": st.sampled_from([0.1, 0.5]) | st.floats(0.01, 0.99),
+    "patience": st.integers(0, 4),
+    "threshold": st.sampled_from([0.0, 1e-4]) | st.floats(0.0, 0.5),
+    "threshold_mode": st.sampled_from(["rel", "abs"]),
+    "cooldown": st.integers(0, 3),
+    "min_lr": st.sampled_from([0.0, 1e-5, 1e-4, 2e-3]),
+    "eps": st.sampled_from([0.0, 1e-8, 1e-4]),
+})
+
+
+@st.composite
+def early_stopping_run(draw):
+    """A short, noisy training run for ``fit``'s early stopping: 12..32 synthetic samples (half
+    validation), hidden 2..12, lr 0.01..0.2 (large, so the validation loss turns), full batch or
+    minibatches, up to 20 epochs, and the stopping options."""
+    return dict(n=draw(st.integers(12, 32)), hidden=draw(st.integers(2, 12)),
+                lr=draw(st.sampled_from([0.01, 0.05, 0.2])), batch_size=draw(st.none() | st.integers(4, 12)),
+                epochs=draw(st.integers(1, 20)), patience=draw(st.none() | st.integers(1, 5)),
+                min_delta=draw(st.sampled_from([0.0, 1e-3, 0.05])), restore_best=draw(st.booleans()),
+                seed=draw(st.integers(0, 999)))
