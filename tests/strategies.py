@@ -135,10 +135,10 @@ plateau_settings = st.fixed_dictionaries({
 
 @st.composite
 def early_stopping_run(draw):
-    """A short, noisy training run for ``fit``'s early stopping: 12..32 synthetic samples (half
+    """A short, noisy training run for ``fit``'s early stopping: 12..24 synthetic samples (half
     validation), hidden 2..12, lr 0.01..0.2 (large, so the validation loss turns), full batch or
     minibatches, up to 20 epochs, and the stopping options."""
-    return dict(n=draw(st.integers(12, 32)), hidden=draw(st.integers(2, 12)),
+    return dict(n=draw(st.integers(12, 24)), hidden=draw(st.integers(2, 12)),
                 lr=draw(st.sampled_from([0.01, 0.05, 0.2])), batch_size=draw(st.none() | st.integers(4, 12)),
                 epochs=draw(st.integers(1, 20)), patience=draw(st.none() | st.integers(1, 5)),
                 min_delta=draw(st.sampled_from([0.0, 1e-3, 0.05])), restore_best=draw(st.booleans()),
