@@ -154,7 +154,9 @@ _TABLE: dict[tuple[str, str, str], Tolerance] = {
         "column errs <= 90u times the mean |z - z_first row| (<= 5 for the columns tested): atol "
         "450u = 5e-14, margin 2; a mean rounded to float64 (mean_ = shift_ + centre_, or a "
         "reference's) costs u |mean| / std: atol_scale 4u. The reference's own summation error "
-        "(scikit-learn's sequential float64 sum) is allowed on top by the test, with its bound"),
+        "(scikit-learn's sequential float64 sum) is allowed on top by the test, with its bound. "
+        "Measured (300 hypothesis examples, n <= 200, offsets up to 1e6 spreads; 6 at 1e5..3e6 "
+        "rows): worst share 0.022 (2.9e-15), MLX and torch alike"),
     # ---- bfloat16 and float16: measured, forward / loss / gradients only ------------------------
     ("forward", "bfloat16", "ieee"): Tolerance(
         1e-2, 1e-2, reason=
