@@ -104,9 +104,10 @@ def split_indices(
 ) -> SplitIndices:
     """Seeded train/validation/test indices for labels ``y``, drawn once in numpy.
 
-    ``method="sklearn"``: scikit-learn's rows exactly, for ``random_state=seed``
-    (:func:`sklearn_split_indices`). ``method="project"`` (the default), described here: sizes come from :func:`split_sizes` (5 samples with the defaults: 3 / 1 / 1). Unstratified:
-    ``perm = np.random.default_rng(seed).permutation(n)``; test is ``perm[:n_test]``, val the next
+    ``method="sklearn"``: scikit-learn's ``train_test_split`` rows exactly, for
+    ``random_state=seed`` (:func:`sklearn_split_indices`). ``method="project"`` (the default),
+    described here: sizes come from :func:`split_sizes` (5 samples with the defaults: 3 / 1 / 1).
+    Unstratified: ``perm = np.random.default_rng(seed).permutation(n)``; test is ``perm[:n_test]``, val the next
     ``n_val`` and train the rest. Stratified: the split sizes are the same; each class's share of
     each split is proportional to its size (rounded so that every class and every split total is
     exact, each count within one of its proportional share), with at least one sample of every
