@@ -59,6 +59,7 @@ class RunConfig:
     device: str = "cpu"
     dtype: str = "float32"
     compiled: bool = True
+    restore_best: bool = False  # evaluate the best validation epoch's weights (else the last epoch's, as the document)
     local_every: int = 1  # run the local checks at every this many training steps
     ensemble: int | None = None  # perturbed reference runs judging the free run (None: the table's; 0: none)
 
@@ -195,7 +196,7 @@ def run_side(name: str, splits: dict, weights: dict[str, np.ndarray], config: Ru
     kwargs = dict(
         epochs=config.epochs, batch_size=config.batch_size, learning_rate=config.learning_rate,
         patience=config.patience, min_delta=config.min_delta, plateau=config.plateau, seed=config.seed,
-        compiled=config.compiled, device=config.device, dtype=config.dtype,
+        compiled=config.compiled, device=config.device, dtype=config.dtype, restore_best=config.restore_best,
     )
     kwargs.update(override)
     if kwargs["dtype"] == "float64":

@@ -15,7 +15,7 @@ two CPU cores in about half a minute) and fails if any exceeds its entry.
 
 Keys:
 - ``kind``: what is compared (see ``KINDS``);
-- ``dtype``: "float32", "bfloat16", "float16";
+- ``dtype``: "float32", "bfloat16", "float16" ("float64": standardization on the CPU only);
 - ``mode``: "ieee" (float32 matmuls in float32) or "tf32" (float32 matmuls on TF32 tensor cores:
   MLX's CUDA default, torch's with ``allow_tf32``). TF32 changes float32 matmuls only: other
   dtypes use their "ieee" entry in either mode.
@@ -40,7 +40,7 @@ from dataclasses import dataclass, replace
 
 KINDS = ("data", "forward", "loss", "gradient", "optimizer_state", "trajectory", "metric", "decision", "exchange")
 EXACT_KINDS = ("decision", "exchange")
-DTYPES = ("float32", "bfloat16", "float16")
+DTYPES = ("float32", "bfloat16", "float16", "float64")  # float64: the scaler's entry only (CPU)
 MODES = ("ieee", "tf32")
 
 
@@ -142,6 +142,21 @@ _TABLE: dict[tuple[str, str, str], Tolerance] = {
         0.0, 1e-12, reason=
         "accuracy, precision, recall and F1 are ratios of integer counts, computed by the same "
         "Python arithmetic on both sides: identical up to float64 rounding"),
+    # ---- float64 standardization (CPU): derived, against scikit-learn ----------------------------
+    ("data", "float64", "ieee"): Tolerance(
+        2e-14, 1e-13, atol_scale=4.4e-16, scale_of="|mean|/std", reason=
+        "standardized features computed in float64 (MLX and torch on the CPU; tests/test_anchor_scaler.py "
+        "against scikit-learn's float64 StandardScaler). Derived from the scaler's algorithm, u = "
+        "2^-53 = 1.1e-16: column_sum's tree sums 16 values a level, so a sum errs at most 15u per "
+        "level relative to the sum of |terms| (6 levels up to 16.7 million rows: 90u); the variance "
+        "then errs <= 90u, the std <= 45u, which lands as |z| times it, plus 2u for the subtraction "
+        "and the division: rtol 47u = 5.2e-15, kept with a margin of 4; the mean of the shifted "
+        "column errs <= 90u times the mean |z - z_first row| (<= 5 for the columns tested): atol "
+        "450u = 5e-14, margin 2; a mean rounded to float64 (mean_ = shift_ + centre_, or a "
+        "reference's) costs u |mean| / std: atol_scale 4u. The reference's own summation error "
+        "(scikit-learn's sequential float64 sum) is allowed on top by the test, with its bound. "
+        "Measured (300 hypothesis examples, n <= 200, offsets up to 1e6 spreads; 6 at 1e5..3e6 "
+        "rows): worst share 0.022 (2.9e-15), MLX and torch alike"),
     # ---- bfloat16 and float16: measured, forward / loss / gradients only ------------------------
     ("forward", "bfloat16", "ieee"): Tolerance(
         1e-2, 1e-2, reason=

@@ -87,17 +87,26 @@ def fit(
     compiled: bool = True,
     on_step: Callable | None = None,
     on_epoch: Callable | None = None,
+    restore_best: bool = False,
 ) -> dict:
     """Train for up to ``epochs`` epochs; validate, schedule and stop early on the validation loss.
 
     Minibatch orders are drawn once per epoch from ``np.random.default_rng(seed)``, so both
-    frameworks see the same batches. With a validation set, the weights of the best validation
-    epoch are restored at the end. ``on_epoch(record)`` gets each epoch's record (host values).
-    Returns the history: per-epoch ``train_loss``, ``val_loss``, ``lr`` and the stopping facts.
+    frameworks see the same batches. ``restore_best=True`` puts the weights of the best
+    validation epoch back at the end (needs a validation set); the default keeps the final
+    weights, as the document evaluates its model after the last epoch and as Keras'
+    ``EarlyStopping(restore_best_weights=False)`` does: choosing weights by the validation loss
+    is a decision the caller makes, not a side effect of early stopping. ``on_epoch(record)``
+    gets each epoch's record (host values). Returns the history: per-epoch ``train_loss``,
+    ``val_loss``, ``lr``; ``stopped_epoch``, ``best_epoch``, ``best_val_loss``; and which weights
+    the model holds now: ``evaluated_weights`` ("best" or "final") from ``evaluated_epoch`` (0:
+    the initial weights, when no epoch ran).
     """
+    if restore_best and X_val is None:
+        raise ValueError("fit: restore_best=True chooses weights by the validation loss; pass X_val and y_val")
     train_step = make_train_step(model, optimizer, compiled=compiled)
     rng = np.random.default_rng(seed)
-    stopper = EarlyStopping(patience, min_delta) if X_val is not None else None
+    stopper = EarlyStopping(patience, min_delta, keep_best=restore_best) if X_val is not None else None
     history: dict = {"epoch": [], "train_loss": [], "val_loss": [], "lr": [], "stopped_epoch": None}
     train_losses = []
     n = X_train.shape[0]
@@ -117,7 +126,10 @@ def fit(
             history["stopped_epoch"] = epoch
             break
     history["train_loss"] = [float(v) for v in mx.stack(train_losses).tolist()] if train_losses else []
+    history["evaluated_weights"], history["evaluated_epoch"] = "final", len(history["epoch"])
     if stopper is not None:
-        stopper.restore_best(model)
         history["best_epoch"], history["best_val_loss"] = stopper.best_epoch, stopper.best_loss
+        if restore_best and stopper.best_epoch is not None:
+            stopper.restore_best(model)
+            history["evaluated_weights"], history["evaluated_epoch"] = "best", stopper.best_epoch
     return history

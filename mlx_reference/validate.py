@@ -26,16 +26,16 @@ def evaluate_loss(model: nn.Module, X: mx.array, y: mx.array) -> float:
 class EarlyStopping:
     """Stop when the validation loss has not improved by more than ``min_delta`` for ``patience`` epochs.
 
-    ``patience=None`` never stops but still remembers the best weights. ``restore_best`` puts the
-    weights of the epoch with the lowest validation loss back into the model.
+    ``patience=None`` never stops. With ``keep_best`` (the default) it remembers the weights of the
+    epoch with the lowest validation loss, and ``restore_best`` puts them back into the model.
     """
 
-    def __init__(self, patience: int | None = 10, min_delta: float = 0.0):
+    def __init__(self, patience: int | None = 10, min_delta: float = 0.0, keep_best: bool = True):
         if patience is not None and patience < 1:
             raise ValueError(f"EarlyStopping: patience must be at least 1 (or None for never), got {patience}")
         if min_delta < 0:
             raise ValueError(f"EarlyStopping: min_delta must be >= 0, got {min_delta}")
-        self.patience, self.min_delta = patience, min_delta
+        self.patience, self.min_delta, self.keep_best = patience, min_delta, keep_best
         self.best_loss = math.inf
         self.best_epoch: int | None = None
         self.bad_epochs = 0
@@ -45,12 +45,15 @@ class EarlyStopping:
         """Record epoch ``epoch``'s validation loss; True when training should stop."""
         if val_loss < self.best_loss - self.min_delta:
             self.best_loss, self.best_epoch, self.bad_epochs = val_loss, epoch, 0
-            self.best_weights = tree_flatten(model.parameters())  # immutable arrays: no copy needed
+            if self.keep_best:
+                self.best_weights = tree_flatten(model.parameters())  # immutable arrays: no copy needed
         else:
             self.bad_epochs += 1
         return self.patience is not None and self.bad_epochs >= self.patience
 
     def restore_best(self, model: nn.Module) -> None:
+        if not self.keep_best:
+            raise RuntimeError("EarlyStopping(keep_best=False) kept no weights to restore; pass keep_best=True")
         if self.best_weights is not None:
             model.update(tree_unflatten(self.best_weights))
             mx.eval(model.parameters())

@@ -30,25 +30,44 @@ def to_numpy(x: torch.Tensor) -> np.ndarray:
     return x.cpu().numpy().copy()
 
 
+EPS64 = float(np.finfo(np.float64).eps)  # scikit-learn's "constant column" test uses float64's epsilon, always
+
+
+def column_sum(X: torch.Tensor) -> torch.Tensor:
+    """The sum of each column of ``X``, accurate at any number of rows: ``torch.sum`` already is
+    (its CPU kernel sums in a cascade, its CUDA kernel in a tree), where MLX's CPU backend sums in
+    sequence and ``mlx_reference.data.column_sum`` sums in blocks instead."""
+    return torch.sum(X, dim=0)
+
+
 class StandardScaler:
     """Subtract the training mean and divide by the training population standard deviation.
 
     Matches scikit-learn's ``StandardScaler``: ``correction=0`` (torch's ``var`` and ``std``
-    default to the unbiased ``correction=1``), and a column whose variance is zero up to rounding
-    is left unscaled (scale 1) instead of being divided by zero.
+    default to the unbiased ``correction=1``), and a column that is constant to within the error
+    bound of a two-pass variance in float64 (``var <= n eps var + (n |mean| eps)^2``, ``eps``
+    float64's whatever the dtype, as scikit-learn) is left unscaled (scale 1). The same
+    computation as ``mlx_reference.data.StandardScaler`` (see there): shift by the first training
+    row, sum with ``column_sum``, a two-pass variance with scikit-learn's correction, and
+    ``transform`` subtracting ``shift_`` and then ``centre_``, so that an offset of 1e6 std costs
+    nothing.
     """
 
     def fit(self, X: torch.Tensor) -> "StandardScaler":
         X = _check_2d(X, "fit")
         n = X.shape[0]
-        # Shift by the first sample before averaging (see mlx_reference.data: MLX's CPU sums need
-        # it; torch's cascade summation does not, but the two sides stay the same computation).
-        shift = X[0]
-        self.mean_ = shift + torch.mean(X - shift, dim=0)
-        self.var_ = torch.var(X - shift, dim=0, correction=0)  # torch's default is correction=1
-        eps = torch.finfo(X.dtype).eps
-        constant = self.var_ <= n * eps * self.var_ + (n * torch.abs(self.mean_) * eps) ** 2
-        self.scale_ = torch.where(constant, torch.ones_like(self.var_), torch.sqrt(self.var_))
+        if n == 0:
+            raise ValueError("StandardScaler.fit needs at least one row; fit it on the training set")
+        self.shift_ = X[0]
+        shifted = X - self.shift_
+        self.centre_ = column_sum(shifted) / n
+        deviations = shifted - self.centre_
+        # correction=0 written out: torch.var's default is correction=1
+        var = column_sum(deviations * deviations) / n - (column_sum(deviations) / n) ** 2
+        self.var_ = torch.clamp(var, min=0.0)
+        self.mean_ = self.shift_ + self.centre_
+        self.scale_ = torch.where(_is_constant(self.var_, self.mean_, n), torch.ones_like(self.var_),
+                                  torch.sqrt(self.var_))
         return self
 
     def transform(self, X: torch.Tensor) -> torch.Tensor:
@@ -57,10 +76,19 @@ class StandardScaler:
             raise RuntimeError("StandardScaler.transform called before fit; call fit on the training set first")
         if X.shape[1] != self.mean_.shape[0]:
             raise ValueError(f"StandardScaler was fit on {self.mean_.shape[0]} features, got {X.shape[1]}")
-        return (X - self.mean_) / self.scale_
+        return ((X - self.shift_) - self.centre_) / self.scale_
 
     def fit_transform(self, X: torch.Tensor) -> torch.Tensor:
         return self.fit(X).transform(X)
+
+
+def _is_constant(var: torch.Tensor, mean: torch.Tensor, n: int) -> torch.Tensor:
+    """scikit-learn's test for a column indistinguishable from a constant (the error bound of a
+    two-pass variance, Chan, Golub and LeVeque), with float64's epsilon whatever the dtype; float16
+    and bfloat16 statistics are widened to float32 first (``n eps`` underflows float16)."""
+    if var.dtype in (torch.float16, torch.bfloat16):
+        var, mean = var.float(), mean.float()
+    return var <= n * EPS64 * var + (n * EPS64 * torch.abs(mean)) ** 2
 
 
 def _check_2d(X: torch.Tensor, what: str) -> torch.Tensor:

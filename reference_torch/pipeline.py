@@ -28,7 +28,7 @@ def run_pipeline(
     epochs: int = 100,
     batch_size: int | None = None,
     learning_rate: float = 1e-3,
-    patience: int | None = 10,
+    patience: int | None = None,
     min_delta: float = 0.0,
     plateau: dict | None = None,
     seed: int = 0,
@@ -37,10 +37,15 @@ def run_pipeline(
     dtype: str = "float32",
     on_step: Callable | None = None,
     on_epoch: Callable | None = None,
+    restore_best: bool = False,
 ) -> dict:
-    """Standardize (fit on train), build ``SimpleNN`` from ``weights``, train with Adam, early
-    stopping and an optional plateau schedule (``plateau``: ``ReduceLROnPlateau`` arguments), and
-    evaluate on the test set. Returns every intermediate result as numpy.
+    """Standardize (fit on train), build ``SimpleNN`` from ``weights``, train with Adam, optional
+    early stopping (``patience``: None, the default, never stops, as the command line's default)
+    and an optional plateau schedule (``plateau``: ``ReduceLROnPlateau`` arguments), and evaluate
+    on the test set. The test metrics are those of the final weights unless ``restore_best``
+    (``fit``'s option, default False: the document evaluates the model after its last epoch);
+    ``history["evaluated_weights"]`` ("final" or "best") and ``history["evaluated_epoch"]`` say
+    which. Returns every intermediate result as numpy.
     """
     with use_device(device):
         X = {k: to_array(v[0], dtype) for k, v in splits.items()}
@@ -60,7 +65,7 @@ def run_pipeline(
         history = fit(
             model, optimizer, Xs["train"], y["train"], Xs["val"], y["val"],
             epochs=epochs, batch_size=batch_size, seed=seed, patience=patience, min_delta=min_delta,
-            scheduler=scheduler, compiled=compiled, on_step=on_step, on_epoch=on_epoch,
+            scheduler=scheduler, compiled=compiled, on_step=on_step, on_epoch=on_epoch, restore_best=restore_best,
         )
 
         model.eval()

@@ -2,7 +2,9 @@
 one way a test judges a comparison (``conformance.compare`` under the tolerance table, with the
 command that reproduces the test). Hypothesis profiles: "dev" by default, "ci" (derandomized)
 when the environment sets ``CI``, "thorough" (300 examples a test) for a long hunt;
-``HYPOTHESIS_PROFILE`` picks one by name.
+``HYPOTHESIS_PROFILE`` picks one by name. Tests marked ``slow`` (millions of rows) are left out
+unless ``-m`` names them: ``python -m pytest -m slow`` runs them alone, ``-m "slow or not slow"``
+everything.
 """
 
 from __future__ import annotations
@@ -23,6 +25,16 @@ settings.register_profile("dev", max_examples=12, **_COMMON)
 settings.register_profile("ci", max_examples=12, derandomize=True, **_COMMON)
 settings.register_profile("thorough", max_examples=300, **_COMMON)  # HYPOTHESIS_PROFILE=thorough: minutes
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect ``slow`` tests unless the ``-m`` expression mentions them."""
+    if "slow" in (config.getoption("markexpr") or ""):
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if not item.get_closest_marker("slow")]
 
 
 def _settings(config):

@@ -924,16 +924,19 @@ def test_early_stopping_best_weights(monkeypatch):
     Xv, yv = DOC["val"]
     monkeypatch.setattr(TT, "EarlyStopping", _UnclonedEarlyStopping)
     tmodel = torch_model()
-    th = TT.fit(tmodel, TO.make_adam(tmodel), t_(Xtr), t_(ytr), t_(Xv), t_(yv), epochs=100, patience=10)
+    th = TT.fit(tmodel, TO.make_adam(tmodel), t_(Xtr), t_(ytr), t_(Xv), t_(yv), epochs=100, patience=10,
+                restore_best=True)
     restored = measured("early-stopping-best-weights", "naive_restored_loss", TV.evaluate_loss(tmodel, t_(Xv), t_(yv)))
     best = measured("early-stopping-best-weights", "best_loss", th["best_val_loss"])
     assert not compare(restored, best, path="restored validation loss", kind="loss").passed
     monkeypatch.undo()
 
     model = mlx_model()
-    mh = MT.fit(model, MO.make_adam(model), m_(Xtr), m_(ytr), m_(Xv), m_(yv), epochs=100, patience=10, compiled=False)
+    mh = MT.fit(model, MO.make_adam(model), m_(Xtr), m_(ytr), m_(Xv), m_(yv), epochs=100, patience=10, compiled=False,
+                restore_best=True)
     tmodel = torch_model()
-    th = TT.fit(tmodel, TO.make_adam(tmodel), t_(Xtr), t_(ytr), t_(Xv), t_(yv), epochs=100, patience=10)
+    th = TT.fit(tmodel, TO.make_adam(tmodel), t_(Xtr), t_(ytr), t_(Xv), t_(yv), epochs=100, patience=10,
+                restore_best=True)
     assert mh["best_epoch"] == th["best_epoch"]
     assert_close(MV.evaluate_loss(model, m_(Xv), m_(yv)), TV.evaluate_loss(tmodel, t_(Xv), t_(yv)),
                  path="restored best validation loss", kind="trajectory", scale=LR, step=th["best_epoch"])

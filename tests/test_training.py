@@ -63,8 +63,8 @@ def test_lockstep(conf, name):
 
 
 EARLY = {  # name: (dataset, config), checked against the rule below
-    "document, patience 5 (validation worsens from epoch 1)": (document_dataset, RunConfig(epochs=100, patience=5,
-                                                                                           ensemble=0)),
+    "document, patience 5, best weights restored (validation worsens from epoch 1)": (
+        document_dataset, RunConfig(epochs=100, patience=5, restore_best=True, ensemble=0)),
     "synthetic n=64, minibatch 16, patience 3, min_delta 2.5e-3": (
         lambda: synthetic_dataset(64, seed=3),
         RunConfig(epochs=60, hidden=8, batch_size=16, patience=3, min_delta=2.5e-3, seed=3, compiled=False, ensemble=0)),
@@ -87,7 +87,8 @@ class EpochWeights:
 @pytest.mark.parametrize("name", list(EARLY))
 def test_early_stopping_in_lockstep(conf, name):
     """Both sides stop at the epoch the rule gives for their validation losses, the same one, and
-    restore the weights they had after the best epoch (recorded here, independently of the run)."""
+    end with the weights of the epoch their history names (``evaluated_epoch``: the best one when
+    the run restores it, else the last), recorded here independently of the run."""
     dataset, cfg = EARLY[name]
     outcome = _run(conf, dataset, RunConfig(**vars(cfg)))
     splits, weights = prepare(dataset(), RunConfig(**vars(cfg)))
@@ -100,11 +101,13 @@ def test_early_stopping_in_lockstep(conf, name):
         assert h["stopped_epoch"] is not None and h["stopped_epoch"] < cfg.epochs, f"{name}: never stopped early"
         epoch, gap = closest_call(h["val_loss"], cfg.min_delta)
         assert gap > 1e-4, f"{name}: epoch {epoch}'s stopping decision is within {gap:.1e} of its threshold"
+        expected_epoch = h["best_epoch"] if h["evaluated_weights"] == "best" else h["stopped_epoch"]
+        assert h["evaluated_epoch"] == expected_epoch, f"{side_name}: evaluated epoch {h['evaluated_epoch']}"
         rec = EpochWeights(side(side_name), per_epoch)
         again = run_side(side_name, splits, weights, RunConfig(**{**vars(cfg), "device": conf.device}), on_step=rec)
-        conf.tree(again["final_weights"], rec.weights[h["best_epoch"]],
-                  path=f"{name} / {side_name} / restored weights vs after epoch {h['best_epoch']}", kind="decision",
-                  names=("restored", f"after epoch {h['best_epoch']}"))
+        conf.tree(again["final_weights"], rec.weights[h["evaluated_epoch"]],
+                  path=f"{name} / {side_name} / {h['evaluated_weights']} weights vs after epoch {h['evaluated_epoch']}",
+                  kind="decision", names=("evaluated", f"after epoch {h['evaluated_epoch']}"))
 
 
 @pytest.mark.parametrize("name", ["mlx", "torch"])

@@ -30,7 +30,8 @@ from __future__ import annotations
 from .datasets import Dataset, document_dataset, synthetic_dataset
 from .errors import DataError, PathLike
 from .readers import SUPPORTED_EXTENSIONS
-from .splits import SplitIndices, apply_split, epoch_orders, shuffle_orders, split_indices, split_sizes
+from .sklearn_split import document_split, sklearn_split_indices
+from .splits import METHODS as SPLIT_METHODS, SplitIndices, apply_split, epoch_orders, shuffle_orders, split_indices, split_sizes
 from .tables import DEFAULT_TARGETS, load_table, write_table
 
 __all__ = [
@@ -39,12 +40,15 @@ __all__ = [
     "DataError",
     "Dataset",
     "PathLike",
+    "SPLIT_METHODS",
     "SplitIndices",
     "apply_split",
     "document_dataset",
+    "document_split",
     "epoch_orders",
     "load_table",
     "shuffle_orders",
+    "sklearn_split_indices",
     "split_indices",
     "split_sizes",
     "synthetic_dataset",

@@ -1,4 +1,9 @@
-"""Seeded train/validation/test splits and per-epoch shuffle orders, drawn once in numpy."""
+"""Seeded train/validation/test splits and per-epoch shuffle orders, drawn once in numpy.
+
+Two ways to draw a split: the project's own (``split_indices(..., method="project")``, numpy's
+``default_rng``) and scikit-learn's ``train_test_split`` rows exactly (``method="sklearn"``, in
+``sklearn_split``, with the seed document's own split, ``document_split``).
+"""
 
 from __future__ import annotations
 
@@ -18,11 +23,14 @@ class SplitIndices:
 
     The indices are kept in the random order in which they were drawn, not sorted, so that
     ``X[idx.train]`` is already shuffled; both frameworks index with the same arrays.
+    ``val_is_test``: the validation rows are the test rows (the seed document validates on its
+    test set, :func:`document_split`); train and test then cover ``0..n-1``.
     """
 
     train: np.ndarray
     val: np.ndarray
     test: np.ndarray
+    val_is_test: bool = False
 
     def __post_init__(self) -> None:
         for name in ("train", "val", "test"):
@@ -31,6 +39,8 @@ class SplitIndices:
                 raise DataError(f"SplitIndices: {name} must be a 1-D integer array, got {array.dtype} with "
                                 f"shape {array.shape}; build it with split_indices")
             object.__setattr__(self, name, array.astype(np.int64))
+        if self.val_is_test and not np.array_equal(self.val, self.test):
+            raise DataError("SplitIndices: val_is_test=True needs val to be the test rows; build it with document_split")
 
 
 def _check_fraction(name: str, value: Any) -> float:
@@ -81,17 +91,23 @@ def split_sizes(n: int, val_fraction: float = 0.2, test_fraction: float = 0.2) -
     return n_train, n_val, n_test
 
 
+METHODS = ("project", "sklearn")
+
+
 def split_indices(
     y: np.ndarray,
     val_fraction: float = 0.2,
     test_fraction: float = 0.2,
     seed: int = 0,
     stratify: bool = False,
+    method: str = "project",
 ) -> SplitIndices:
     """Seeded train/validation/test indices for labels ``y``, drawn once in numpy.
 
-    Sizes come from :func:`split_sizes` (5 samples with the defaults: 3 / 1 / 1). Unstratified:
-    ``perm = np.random.default_rng(seed).permutation(n)``; test is ``perm[:n_test]``, val the next
+    ``method="sklearn"``: scikit-learn's ``train_test_split`` rows exactly, for
+    ``random_state=seed`` (:func:`sklearn_split_indices`). ``method="project"`` (the default),
+    described here: sizes come from :func:`split_sizes` (5 samples with the defaults: 3 / 1 / 1).
+    Unstratified: ``perm = np.random.default_rng(seed).permutation(n)``; test is ``perm[:n_test]``, val the next
     ``n_val`` and train the rest. Stratified: the split sizes are the same; each class's share of
     each split is proportional to its size (rounded so that every class and every split total is
     exact, each count within one of its proportional share), with at least one sample of every
@@ -100,6 +116,12 @@ def split_indices(
     permutes each class's indices (classes in sorted order), deals them out test, val, train, and
     finally permutes each split's indices (test, val, train) so that the classes are interleaved.
     """
+    if method not in METHODS:
+        raise DataError(f"split_indices: method must be one of {', '.join(METHODS)}, got {method!r}")
+    if method == "sklearn":
+        from .sklearn_split import sklearn_split_indices
+
+        return sklearn_split_indices(y, val_fraction, test_fraction, seed, stratify)
     labels = np.asarray(y)
     if labels.ndim != 1:
         raise DataError(f"split_indices: y must be 1-D (one label per sample), got shape {labels.shape}; pass y")
@@ -198,9 +220,10 @@ def _allocate(counts: list[int], sizes: list[int]) -> list[list[int]]:
 
 
 def apply_split(dataset: Dataset, idx: SplitIndices) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """``{"train": (X, y), "val": (X, y), "test": (X, y)}``: float64 copies, rows in index order."""
+    """``{"train": (X, y), "val": (X, y), "test": (X, y)}``: float64 copies, rows in index order
+    (with ``idx.val_is_test``, "val" holds copies of the test rows)."""
     n = dataset.n_samples
-    everything = np.concatenate([idx.train, idx.val, idx.test])
+    everything = np.concatenate([idx.train, idx.test] if idx.val_is_test else [idx.train, idx.val, idx.test])
     if everything.size != n or not np.array_equal(np.sort(everything), np.arange(n)):
         raise _error(dataset.source, f"the split indices do not partition the {n} rows (they cover "
                      f"{everything.size} indices)", "build them with split_indices(dataset.y, ...) for this dataset")
