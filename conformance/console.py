@@ -53,8 +53,10 @@ def print_report(outcome, env: dict, out=None) -> None:
     for note in ds.notes:
         w(f"         note: {note}")
     s = outcome.split_sizes
-    w(f"split    train {s['train']} / validation {s['val']} / test {s['test']} (seed {cfg.seed}{', stratified' if cfg.stratify else ''});"
-      " standardization fit on train only")
+    w(f"split    train {s['train']} / validation {s['val']} / test {s['test']} (seed {cfg.seed}{', stratified' if cfg.stratify else ''};"
+      f" split {cfg.split}); standardization fit on train only")
+    for note in getattr(outcome, "notes", []):
+        w(f"         note: {note}")
     v = env["versions"]
     w(f"mlx      {v.get('mlx')} on {env['mlx']['backend']} ({env['mlx']['device_name']}), matmuls {env['mlx']['precision_mode']}"
       f", step {'compiled' if cfg.compiled else 'uncompiled'}")
@@ -102,13 +104,16 @@ def print_report(outcome, env: dict, out=None) -> None:
     for name, h in (("mlx", hm), ("torch", ht)):
         stop = f"stopped early at epoch {h['stopped_epoch']}" if h.get("stopped_epoch") else f"ran all {len(h['epoch'])} epochs"
         best = h.get("best_epoch")
-        w(f"{name:<6} {stop}; best validation loss {h.get('best_val_loss', float('nan')):.7f} at epoch {best}"
-          + (", weights restored" if best is not None else ""))
+        evaluated = (f"; test metrics from the {h.get('evaluated_weights', 'final')} weights (epoch "
+                     f"{h.get('evaluated_epoch')})")
+        w(f"{name:<6} {stop}; best validation loss {h.get('best_val_loss', float('nan')):.7f} at epoch {best}{evaluated}")
     w()
     mm, mt = outcome.results["mlx"]["metrics"], outcome.results["torch"]["metrics"]
     w(f"{'test metric (logit > 0)':<26} {'mlx':>10} {'torch':>10}")
+    undefined = {**mt.get("undefined", {}), **mm.get("undefined", {})}
     for key in ("accuracy", "precision", "recall", "f1"):
-        w(f"{key:<26} {mm[key]:>10.4f} {mt[key]:>10.4f}")
+        why = f"  undefined: {undefined[key]} (reported as 0, scikit-learn's zero_division)" if key in undefined else ""
+        w(f"{key:<26} {mm[key]:>10.4f} {mt[key]:>10.4f}{why}")
     w(f"{'confusion [[tn fp] [fn tp]]':<26} {str(mm['confusion_matrix']):>10} {str(mt['confusion_matrix']):>10}")
     w()
     w(verdict_line(outcome))

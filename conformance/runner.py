@@ -29,7 +29,7 @@ import numpy as np
 
 from . import steps
 from .compare import Check, compare, compare_tree
-from .data import Dataset, apply_split, epoch_orders, split_indices
+from .data import Dataset, apply_split, document_split, epoch_orders, split_indices
 from .effects import InputEffect
 from .ensemble import FreeRun, LossSeries, NonFinite, Run, judge, run_members
 from .ledger import Ledger
@@ -56,6 +56,7 @@ class RunConfig:
     val_fraction: float = 0.2
     test_fraction: float = 0.2
     stratify: bool = False
+    split: str = "auto"  # "auto": the document's own split for its data, else "project"; or "project", "sklearn", "document"
     device: str = "cpu"
     dtype: str = "float32"
     compiled: bool = True
@@ -81,6 +82,8 @@ class RunConfig:
             raise ValueError(f"local_every must be at least 1, got {self.local_every}")
         if self.ensemble is not None and self.ensemble < 0:
             raise ValueError(f"ensemble must be >= 0, got {self.ensemble}")
+        if self.split not in ("auto", "project", "sklearn", "document"):
+            raise ValueError(f"split must be auto, project, sklearn or document, got {self.split!r}")
         if self.dtype != "float32":
             raise ValueError(f"the lockstep runs float32 (its bounds are derived for it), got {self.dtype}")
 
@@ -98,7 +101,7 @@ class Outcome:
     losses: dict[str, np.ndarray] = field(default_factory=dict)
     free: FreeRun = field(default_factory=FreeRun)
     non_finite: list[NonFinite] = field(default_factory=list)
-    ambiguous_steps: int = 0  # steps whose gradient bound had ReLU ties
+    notes: list[str] = field(default_factory=list)  # what the split means for the numbers
 
     @property
     def checks(self) -> list[Check]:
@@ -181,11 +184,38 @@ def _part(path: str) -> str:
     return "free" if path.startswith("8 ") else "static"
 
 
+def split_of(dataset: Dataset, config: RunConfig):
+    """The split ``config`` asks for: the document's own (``train_test_split(test_size=0.2,
+    random_state=42)``, validating on the test row as the document does) for the document's data
+    unless another is named; else ``split_indices`` by the project's method or scikit-learn's."""
+    method = config.split
+    if method == "auto":
+        method = "document" if dataset.source == "document" else "project"
+    if method == "document":
+        return document_split(dataset.y)
+    return split_indices(dataset.y, config.val_fraction, config.test_fraction, config.seed, config.stratify,
+                         method=method)
+
+
 def prepare(dataset: Dataset, config: RunConfig) -> tuple[dict, dict[str, np.ndarray]]:
     """The split (as numpy arrays) and the initial weights both sides start from."""
     config.validate()
-    idx = split_indices(dataset.y, config.val_fraction, config.test_fraction, config.seed, config.stratify)
-    return apply_split(dataset, idx), init_weights(dataset.X.shape[1], config.hidden, config.seed)
+    return apply_split(dataset, split_of(dataset, config)), init_weights(dataset.X.shape[1], config.hidden, config.seed)
+
+
+def split_notes(dataset: Dataset, config: RunConfig, sizes: dict[str, int]) -> list[str]:
+    """What the split means for the numbers: validation on the test rows, sets too small to judge by."""
+    notes = []
+    if split_of(dataset, config).val_is_test:
+        notes.append("the validation rows are the test rows, as in the document (it validates on X_test): early "
+                     "stopping, the plateau schedule and best weights select on the test set")
+    for part, what in (("test", "test metrics"), ("val", "validation losses")):
+        if 0 < sizes.get(part, 0) < 10:
+            notes.append(f"the {'validation' if part == 'val' else part} set has {sizes[part]} row(s): its {what} move in "
+                         f"steps of {1 / sizes[part]:.2g} and say little about the model" if part == "test" else
+                         f"the validation set has {sizes[part]} row(s): its loss is that of {sizes[part]} sample(s), "
+                         "a noisy basis for stopping or scheduling")
+    return notes
 
 
 def run_side(name: str, splits: dict, weights: dict[str, np.ndarray], config: RunConfig,
@@ -278,7 +308,8 @@ def run_both(dataset: Dataset, config: RunConfig, on_epoch: Callable | None = No
         if on_epoch:
             on_epoch("torch", record)
 
-    outcome = Outcome(config, dataset, {k: len(v[1]) for k, v in splits.items()}, {}, ledger, modes)
+    sizes = {k: len(v[1]) for k, v in splits.items()}
+    outcome = Outcome(config, dataset, sizes, {}, ledger, modes, notes=split_notes(dataset, config, sizes))
     try:
         outcome.results["torch"] = run_side("torch", splits, weights, config, on_step=ref_steps, on_epoch=ref_epoch)
     except NonFinite as e:
