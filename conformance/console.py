@@ -23,6 +23,20 @@ def _fmt(v) -> str:
     return str(v)
 
 
+HEADER = f"{'quantity':<72} {'mlx':>13} {'torch':>13} {'max abs':>9} {'allowed':>9} {'share':>6} {'steps':>6}  verdict"
+
+
+def row(c) -> str:
+    """One check as a row of the table: its worst element's values, error, allowance and share."""
+    verdict = "ok" if c.passed else ("MISMATCH" if not c.problem else "PROBLEM")
+    steps = c.extra.get("steps", 1)
+    where = f" (step {c.step})" if c.step is not None and steps > 1 else ""
+    label = (c.path + where)[:72]
+    share = "-" if c.problem else f"{min(c.share, 999):.2f}"
+    return (f"{label:<72} {_fmt(c.actual_value):>13} {_fmt(c.expected_value):>13} {c.max_abs:>9.2e} "
+            f"{c.allowed:>9.2e} {share:>6} {steps:>6}  {verdict}")
+
+
 def verdict_line(outcome) -> str:
     """One line: CONFORMS, DOES NOT CONFORM (which part, where first) or NON-FINITE."""
     if outcome.non_finite:
@@ -69,7 +83,7 @@ def print_report(outcome, env: dict, out=None) -> None:
         w(verdict_line(outcome))
         return
     checks = outcome.checks
-    header = f"{'quantity':<72} {'mlx':>13} {'torch':>13} {'max abs':>9} {'allowed':>9} {'share':>6} {'steps':>6}  verdict"
+    header = HEADER
     members = len(outcome.free.members)
     for part, title in PARTS:
         rows = [c for c in checks if _part(c.path) == part]
@@ -80,13 +94,7 @@ def print_report(outcome, env: dict, out=None) -> None:
         w(header)
         w("-" * len(header))
         for c in rows:
-            verdict = "ok" if c.passed else ("MISMATCH" if not c.problem else "PROBLEM")
-            steps = c.extra.get("steps", 1)
-            where = f" (step {c.step})" if c.step is not None and steps > 1 else ""
-            label = (c.path + where)[:72]
-            share = "-" if c.problem else f"{min(c.share, 999):.2f}"
-            w(f"{label:<72} {_fmt(c.actual_value):>13} {_fmt(c.expected_value):>13} {c.max_abs:>9.2e} "
-              f"{c.allowed:>9.2e} {share:>6} {steps:>6}  {verdict}")
+            w(row(c))
         if part == "free" and outcome.free.chaos_step:
             w(f"  this run is sensitive to rounding from step {outcome.free.chaos_step}: there the perturbed torch runs "
               f"part by {100:g}x the loss's own rounding; differences after it are chaos, not rules")

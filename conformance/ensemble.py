@@ -112,12 +112,15 @@ def _window_max(x: np.ndarray, half: int) -> np.ndarray:
 def judge_series(ledger: Ledger, path: str, kind: str, cand, ref, members: list, floor, half: int,
                  names: tuple[str, str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Judge a per-step (or per-epoch) series: at each point the candidate may be ``margin`` times
-    the largest member's deviation from the reference (over a window of ``half`` points either
-    side) plus ``floor`` away. Returns the members' spread, the allowance and the floor."""
+    the largest deviation any member has had from the reference up to that point (and within
+    ``half`` points after it) plus ``floor`` away. A member's deviation crosses zero now and then
+    (iris, 1 000 epochs: six members all within 1.6e-6 at epoch 655, where their deviations are
+    otherwise up to 4e-5), so the envelope is the running maximum, never narrower than it was.
+    Returns the members' spread, the allowance and the floor."""
     mu = FREE_RUNNING.margin
     n = min(len(cand), len(ref))
     c, r = np.asarray(cand[:n], dtype=np.float64), np.asarray(ref[:n], dtype=np.float64)
-    spread = _window_max(_deviations(r, [np.asarray(m) for m in members]), half)
+    spread = np.maximum.accumulate(_window_max(_deviations(r, [np.asarray(m) for m in members]), half))
     fl = np.resize(np.asarray(floor, dtype=np.float64), n) if len(floor) else np.zeros(n)
     allowance = mu * spread + fl
     ledger.judge(path, kind, Segments([""], [(n,)]), c, r, allowance, None, _label(len(members), names))
