@@ -24,6 +24,7 @@ from .options import UsageError, flags, number, whole
 from .outputs import OutputError, check_outputs, commit
 
 PROG = "python -m conformance"
+PROGRESS_AFTER = 2.0  # seconds of a stage before progress lines start (then at most one a second)
 CONFORMS, DIFFERS, USAGE, NON_FINITE, INTERRUPTED, TERMINATED = 0, 1, 2, 3, 130, 143
 
 
@@ -107,10 +108,10 @@ class _Run:
         self.written: list[str] = []
         self.start = self.last = time.monotonic()
 
-    # progress, at most once a second, after the first two seconds
+    # progress, at most once a second, after the first PROGRESS_AFTER seconds of a stage
     def _due(self) -> bool:
         now = time.monotonic()
-        if now - self.start > 2.0 and now - self.last > 1.0:
+        if now - self.start > PROGRESS_AFTER and now - self.last > min(1.0, PROGRESS_AFTER):
             self.last = now
             return True
         return False

@@ -106,7 +106,7 @@ def _line_bound(file: Path) -> int:
     """An upper bound on the number of rows: the number of line breaks, plus one."""
     count = 1
     with open(file, "rb") as handle:
-        while block := handle.read(1 << 22):
+        while block := handle.read(1 << 16):
             count += block.count(b"\n") + block.count(b"\r") - block.count(b"\r\n")
     return count
 

@@ -28,12 +28,13 @@ def check_float32(X: np.ndarray, names: Sequence[str], row_label: Callable[[int]
     n = X.shape[0]
     for j, name in enumerate(names):
         column = X[:, j]
-        i = int(np.argmax(np.abs(column)))
-        largest = abs(float(column[i]))
+        high, low = float(column.max()), float(column.min())
+        largest = max(abs(high), abs(low))
         if largest > F32_MAX:
+            i = int(np.argmax(column) if abs(high) >= abs(low) else np.argmin(column))
             raise _error(source, f"value {float(column[i]):.6g} is beyond float32's range (largest {F32_MAX:.3g}), "
                          "in which both frameworks compute", _RESCALE, f"{row_label(i)}, column {name!r}")
-        spread = float(column.max()) - float(column.min())
+        spread = high - low
         for what, value in ((f"the sum of {n} shifted values (rows x spread {spread:.3g})", n * spread),
                             (f"the sum of {n} squared deviations (rows x spread^2)", n * spread * spread),
                             (f"the scaler's constant-column test ((rows x |mean| x eps)^2, |mean| up to {largest:.3g})",

@@ -97,7 +97,9 @@ def _build_dataset(raw: _Table, target: str | None, features: Sequence[str] | No
             seen.add(name)
 
     index = {name: i for i, name in enumerate(names)}
-    X = np.empty((raw.n_rows, len(feature_list)), dtype=np.float64)
+    # column-major, so that filling a column touches only its own memory and each column read is
+    # freed as it is copied: a large table is held about once (``apply_split`` gives C-ordered copies)
+    X = np.empty((raw.n_rows, len(feature_list)), dtype=np.float64, order="F")
     first: tuple[int, str, _Problem] | None = None  # the earliest bad cell, by row then feature order
     for j, name in enumerate(feature_list):
         try:
@@ -116,6 +118,7 @@ def _build_dataset(raw: _Table, target: str | None, features: Sequence[str] | No
 
     try:
         y, label_map, note = _encode_target(raw.columns[index[target]], target)
+        raw.columns[index[target]] = None
     except _Problem as problem:
         where = f"column {target!r}" if problem.row is None else f"{raw.row_label(problem.row)}, column {target!r}"
         raise _error(source, problem.problem, problem.todo, where) from None
@@ -145,8 +148,8 @@ def _feature_column(values: Any) -> np.ndarray:
             raise _Problem(None, f"array has dtype {values.dtype}, which is not a real number type",
                            "store features as integer or float arrays")
         column = np.asarray(values, dtype=np.float64)
-        bad = np.flatnonzero(~np.isfinite(column))
-        if bad.size:
+        if not np.isfinite(column).all():
+            bad = np.flatnonzero(~np.isfinite(column))
             i = int(bad[0])
             raise _Problem(i, _not_finite(values[i], float(column[i])), _NOT_FINITE_TODO)
         return column
@@ -211,10 +214,9 @@ def _encode_target(values: Any, name: str) -> tuple[np.ndarray, dict[Any, int] |
     if isinstance(values, np.ndarray):
         kind = values.dtype.kind
         if kind in "iuf":
-            numbers = values.astype(np.float64)
-            bad = np.flatnonzero(~np.isfinite(numbers))
-            if bad.size:
-                i = int(bad[0])
+            numbers = np.asarray(values, dtype=np.float64)
+            if not np.isfinite(numbers).all():
+                i = int(np.flatnonzero(~np.isfinite(numbers))[0])
                 raise _Problem(i, _not_finite(values[i], float(numbers[i])), _NOT_FINITE_TODO)
             return _binarize_numbers(numbers, name)
         if kind == "b":
@@ -265,18 +267,19 @@ def _encode_target(values: Any, name: str) -> tuple[np.ndarray, dict[Any, int] |
 
 def _binarize_numbers(numbers: np.ndarray, name: str, written: Any = None):
     """Numeric labels as 0.0/1.0: two whole numbers (``{0, 1}`` kept, any other pair mapped in
-    order); a label that is not a whole number (0.3, a probability or a measurement) is refused."""
-    fractional = np.flatnonzero(numbers != np.round(numbers))
-    if fractional.size:
-        i = int(fractional[0])
+    order); a label that is not a whole number (0.3, a probability or a measurement) is refused.
+    Found with min, max and boolean masks, so that a large column is not copied."""
+    low, high = float(numbers.min()), float(numbers.max())
+    two = low != high and not np.count_nonzero((numbers != low) & (numbers != high))
+    classes = [low, high] if two else np.unique(numbers).tolist()
+    if not all(c.is_integer() for c in classes):
+        i = int(np.flatnonzero(numbers != np.round(numbers))[0])
         shown = _quote(written[i]) if written is not None else _fmt_number(float(numbers[i]))
         raise _Problem(i, f"label {shown} is not a whole number: a numeric target holds class labels (two "
                        "integers such as 0 and 1), not probabilities or measurements",
                        "threshold or round the column into two classes, or choose another target=")
-    classes = np.unique(numbers)
-    if len(classes) != 2:
-        return _binarize([float(c) for c in classes[:6]], name, numeric=True, n_classes=len(classes))
-    low, high = float(classes[0]), float(classes[1])
+    if not two:
+        return _binarize(classes[:6], name, numeric=True, n_classes=len(classes))
     y = (numbers == high).astype(np.float64)
     if (low, high) == (0.0, 1.0):
         return y, None, None
