@@ -106,6 +106,7 @@ class _Run:
         self.argv = list(sys.argv[1:] if argv is None else argv)
         self.stage, self.epoch, self.epochs, self.side = "starting", 0, 0, None
         self.written: list[str] = []
+        self.estimate = 0.0  # bytes the run was estimated to hold
         self.start = self.last = time.monotonic()
 
     # progress, at most once a second, after the first PROGRESS_AFTER seconds of a stage
@@ -127,15 +128,18 @@ class _Run:
             print(f"  {name}: epoch {record['epoch']}/{self.epochs}  train loss {record['train_loss']:.6f}  "
                   f"({time.monotonic() - self.start:.0f} s)", file=sys.stderr, flush=True)
 
-    def interrupted(self, how: str) -> str:
-        where = {"starting": "before the run", "reading": "while reading the data",
-                 "comparing": f"while comparing, after epoch {self.epoch} of {self.epochs}",
-                 "writing": "while writing the outputs"}.get(self.stage)
+    def where(self) -> str:
+        """How far the run got: "at epoch 37 of 100 (torch)", "while reading the data", ..."""
         if self.stage == "training":
-            where = f"at epoch {self.epoch} of {self.epochs}" + (f" ({self.side})" if self.side else "")
+            return f"at epoch {self.epoch} of {self.epochs}" + (f" ({self.side})" if self.side else "")
+        return {"reading": "while reading the data", "writing": "while writing the outputs",
+                "comparing": f"while comparing, after epoch {self.epoch} of {self.epochs}",
+                "reporting": "while printing the report"}.get(self.stage, "before the run")
+
+    def interrupted(self, how: str) -> str:
         if self.written:
             return f"{PROG}: {how} after writing {' and '.join(self.written)}"
-        return f"{PROG}: {how} {where}; nothing written"
+        return f"{PROG}: {how} {self.where()}; nothing written"
 
     def main(self) -> int:
         args = build_parser().parse_args(self.argv)
@@ -168,7 +172,7 @@ class _Run:
                 raise UsageError(f"--data {flags(str(e))}") from None
         else:
             n = args.synthetic if args.synthetic is not None else 5
-            _memory(n, 2, args, n_train=None, data_option="--synthetic")
+            _memory(self, n, 2, args, n_train=None, data_option="--synthetic")
             dataset = synthetic_dataset(args.synthetic, seed=args.seed) if args.synthetic is not None else document_dataset()
         try:  # the split the data cannot support, said before anything runs
             n_train = split_sizes(dataset.n_samples, args.val_fraction, args.test_fraction)[0]
@@ -178,7 +182,7 @@ class _Run:
                 f"--data {args.data}" if args.data is not None else "the document's data")
             raise UsageError(f"{where}: {flags(str(e))}") from None
         if args.data is not None:
-            _memory(dataset.n_samples, dataset.n_features, args, n_train=n_train, data_option="--data")
+            _memory(self, dataset.n_samples, dataset.n_features, args, n_train=n_train, data_option="--data")
         return dataset
 
     def _run(self, args, dataset, cfg):
@@ -225,11 +229,19 @@ class _Run:
                 staged.append(stage_plot({k: v["history"] for k, v in outcome.results.items()}, args.plot,
                                          title=f"MLX vs PyTorch on {dataset.source} ({cfg.device})"))
                 names.append("--plot")
-        except BaseException:
+        except BaseException as e:
             for s in staged:
                 s.discard()
+            if isinstance(e, OSError):  # a disk that filled up, a folder removed during the run
+                option = "--plot" if len(names) == (1 if args.json else 0) else "--json"
+                raise OutputError(f"{option} {args.plot if option == '--plot' else args.json}: could not be written "
+                                  f"({e.strerror or e}); nothing written") from None
             raise
-        commit(staged, names)
+        try:
+            commit(staged, names)
+        except OSError as e:
+            raise OutputError(f"{' and '.join(names)}: could not be renamed into place ({e.strerror or e}); "
+                              "nothing written") from None
         paths = [path for path in (args.json, args.plot) if path]
         self.written = [f"{name} {path}" for name, path in zip(names, paths)]
         for name, path in zip(names, paths):
@@ -253,8 +265,9 @@ def _check_plot(path: str) -> None:
         raise UsageError(f"--plot {path}: {e}") from None
 
 
-def _memory(n: int, d: int, args, n_train: int | None, data_option: str) -> None:
+def _memory(run: _Run, n: int, d: int, args, n_train: int | None, data_option: str) -> None:
     est = footprint.estimate(n, d, args.hidden, args.epochs, args.batch_size, n_train=n_train, data_option=data_option)
+    run.estimate = est.total
     refusal = footprint.refusal(est)
     if refusal:
         raise UsageError(refusal)
@@ -322,6 +335,11 @@ def main(argv: list[str] | None = None) -> int:
         return status
     except (UsageError, OutputError) as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
+        return USAGE
+    except MemoryError:
+        print(f"{PROG}: error: ran out of memory {run.where()} (estimated before the run: {footprint.gb(run.estimate)}); "
+              "use fewer samples (--synthetic, --data), a smaller --hidden, fewer --epochs or a larger --batch-size; "
+              "nothing written", file=sys.stderr)
         return USAGE
     except _NonFinite as e:
         print(f"{PROG}: non-finite: {e}; nothing written", file=sys.stderr)

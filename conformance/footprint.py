@@ -22,7 +22,8 @@ BASELINE = 400 * 2**20
 PER_STEP = 64 * 1024
 
 
-def _gb(n: float) -> str:
+def gb(n: float) -> str:
+    """Bytes for a reader: 1.5 GB, 320 MB."""
     for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
         if n >= size:
             return f"{n / size:.3g} {unit}"
@@ -42,7 +43,7 @@ class Estimate:
 
     def describe(self) -> str:
         parts = [kv for kv in sorted(self.terms.items(), key=lambda kv: -kv[1])[:3] if kv[1] >= 0.01 * self.total]
-        return ", ".join(f"{name} {_gb(b)}" for name, b in parts)
+        return ", ".join(f"{name} {gb(b)}" for name, b in parts)
 
     def culprit(self) -> str:
         """The option that makes the run large: the one whose ordinary value (hidden 10, 100
@@ -122,5 +123,5 @@ def refusal(est: Estimate, memory: tuple[float, str] | None = None) -> str | Non
     said = {"--hidden": (a["hidden"], "make it smaller"), "--epochs": (a["epochs"], "make it smaller"),
             "--batch-size": (a["batch_size"], "make it larger or leave it out (full batch)")}.get(
         option, (f"({a['n_samples']} samples)" if option == "--data" else a["n_samples"], "use fewer samples"))
-    return (f"{option} {said[0]}: the run would hold about {_gb(est.total)} of memory ({est.describe()}), more "
-            f"than the {_gb(memory[0])} {memory[1]} here; {said[1]}")
+    return (f"{option} {said[0]}: the run would hold about {gb(est.total)} of memory ({est.describe()}), more "
+            f"than the {gb(memory[0])} {memory[1]} here; {said[1]}")

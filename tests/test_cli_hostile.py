@@ -2,7 +2,7 @@
 before anything runs, with exit status 2 and one line on stderr that names the flag the user typed;
 no file is created or changed. Then the other exits: 3 (a NaN or infinity during the run), 130
 (Ctrl-C), and what is written when the run does finish (strict JSON, the umask's mode, the plot's
-format), all through ``conformance.cli.main`` in-process except the one real Ctrl-C."""
+format), all through ``conformance.cli.main`` in-process except a real Ctrl-C and SIGTERM."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import sqlite3
 import stat
 import subprocess
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -257,8 +256,27 @@ def test_memory_estimate_names_what_makes_the_run_large():
 # The other exits: 3 (NaN or infinity), 130 (Ctrl-C); and what a finished run writes
 
 
-def _real_run_both():
-    return runner.run_both
+@pytest.fixture(scope="module")
+def tiny():
+    """One real run (the document's data, 2 epochs, uncompiled), for tests of what follows a run."""
+    from conformance.data import document_dataset
+
+    cfg = runner.RunConfig(epochs=2, compiled=False)
+    return runner.run_both(document_dataset(), cfg)
+
+
+def _returning(outcome, **changes):
+    """A stand-in for ``runner.run_both`` that returns a copy of ``outcome``."""
+    import copy
+
+    def run_both(dataset, cfg, on_epoch=None, **kw):
+        on_epoch("mlx", {"epoch": 1, "train_loss": 0.7, "val_loss": 0.7, "lr": 1e-3})
+        out = copy.copy(outcome)
+        out.results = copy.deepcopy(outcome.results)  # the recorders hold modules: shared, not copied
+        for key, value in changes.items():
+            setattr(out, key, value)
+        return out
+    return run_both
 
 
 def test_non_finite_exception_exits_3_with_one_line(tmp_path, monkeypatch, capsys):
@@ -280,18 +298,15 @@ def test_non_finite_exception_exits_3_with_one_line(tmp_path, monkeypatch, capsy
     assert list(tmp_path.iterdir()) == []
 
 
-def test_outcome_with_non_finite_exits_3_and_writes_strict_json(tmp_path, monkeypatch, capsys):
+def test_outcome_with_non_finite_exits_3_and_writes_strict_json(tmp_path, monkeypatch, capsys, tiny):
     """An outcome carrying ``non_finite`` is reported (the JSON with NaN as null), then exit 3."""
-    real = runner.run_both
+    import copy
 
-    def run_both(dataset, cfg, **kw):
-        outcome = real(dataset, cfg, **kw)
-        outcome.results["mlx"]["history"]["train_loss"][-1] = float("nan")
-        outcome.results["torch"]["history"]["val_loss"][-1] = float("inf")
-        outcome.non_finite = "step 2: loss is NaN on mlx"
-        return outcome
-
-    monkeypatch.setattr(runner, "run_both", run_both)
+    outcome = copy.copy(tiny)
+    outcome.results = copy.deepcopy(tiny.results)
+    outcome.results["mlx"]["history"]["train_loss"][-1] = float("nan")
+    outcome.results["torch"]["history"]["val_loss"][-1] = float("inf")
+    monkeypatch.setattr(runner, "run_both", _returning(outcome, non_finite="step 2: loss is NaN on mlx"))
     monkeypatch.chdir(tmp_path)
     old = os.umask(0o027)
     try:
@@ -323,35 +338,45 @@ def test_ctrl_c_in_process_says_the_epoch_and_writes_nothing(tmp_path, monkeypat
     assert list(tmp_path.iterdir()) == []
 
 
-def test_ctrl_c_real_signal(tmp_path):
-    """A real SIGINT mid-run: exit 130, the one line on stderr, no traceback, no file."""
-    code = ("import conformance.cli as c; c.PROGRESS_AFTER = 0; "
-            "raise SystemExit(c.main(['--synthetic', '200', '--epochs', '5000', '--json', 'r.json']))")
+@pytest.fixture(scope="module")
+def long_csv(tmp_path_factory) -> Path:
+    """A table that takes the CLI about a second to read (numpy only: no framework is loaded yet)."""
+    path = tmp_path_factory.mktemp("long") / "long.csv"
+    path.write_text("x1,x2,y\n" + "".join(f"{i},{i * 7 % 13},{i % 2}\n" for i in range(300_000)))
+    return path
+
+
+@pytest.mark.parametrize("sig, status, said", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
+def test_a_real_signal_mid_run(tmp_path, long_csv, sig, status, said):
+    """A real Ctrl-C (or SIGTERM) while the data is read: its exit status, the one line on stderr,
+    no traceback, no file. (Where in the run it lands is the in-process test's business.)"""
+    code = ("import conformance.cli as c, conformance.data.csv_reader as r; c.PROGRESS_AFTER = 0; r._CHUNK_ROWS = 1000; "
+            f"raise SystemExit(c.main(['--data', {str(long_csv)!r}, '--json', 'r.json']))")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        first = proc.stderr.readline()  # the first progress line: training has begun
-        assert "epoch" in first, first
-        proc.send_signal(signal.SIGINT)
+        first = proc.stderr.readline()  # the first progress line: reading has begun
+        assert "reading long.csv" in first, first
+        proc.send_signal(sig)
         out, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
-    assert proc.returncode == 130, (proc.returncode, err)
+    assert proc.returncode == status, (proc.returncode, err)
     lines = [line for line in err.splitlines() if not line.startswith("  ")]  # progress lines are indented
-    assert len(lines) == 1 and lines[0].startswith("python -m conformance: interrupted at epoch "), err
-    assert lines[0].endswith("; nothing written") and "Traceback" not in err, err
+    assert lines == [f"python -m conformance: {said} while reading the data; nothing written"], err
+    assert "Traceback" not in err and out == ""
     assert list(tmp_path.iterdir()) == []
 
 
-def test_outputs_written_together_in_their_formats(tmp_path, monkeypatch, capsys):
+def test_outputs_written_together_in_their_formats(tmp_path, monkeypatch, capsys, tiny):
     """--plot's format follows its extension; a replaced report keeps its mode; warnings are said."""
-    real = runner.run_both
+    stand_in = _returning(tiny)
 
     def run_both(*a, **kw):
         with np.errstate(over="warn"):
             np.float32(3e38) * np.float32(10)  # a numpy RuntimeWarning during the run
-        return real(*a, **kw)
+        return stand_in(*a, **kw)
 
     monkeypatch.setattr(runner, "run_both", run_both)
     monkeypatch.chdir(tmp_path)
@@ -370,7 +395,34 @@ def test_outputs_written_together_in_their_formats(tmp_path, monkeypatch, capsys
     assert sorted(p.name for p in tmp_path.iterdir()) == ["curves.pdf", "r.json"]
 
 
-def test_a_closed_stdout_does_not_stop_the_report(tmp_path, monkeypatch):
+def test_out_of_memory_and_a_full_disk_are_one_line(tmp_path, monkeypatch, capsys, tiny):
+    """A MemoryError mid-run, and a disk that fills while the report is written: exit 2, one line,
+    no file left behind (not even a temporary one)."""
+    def run_both(dataset, cfg, on_epoch=None, **kw):
+        on_epoch("torch", {"epoch": 4, "train_loss": 0.7, "val_loss": 0.7, "lr": 1e-3})
+        raise MemoryError
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(runner, "run_both", run_both)
+    assert cli.main(["--epochs", "9", "--json", "r.json"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "ran out of memory at epoch 4 of 9 (torch)" in err[0] and "--hidden" in err[0], err
+
+    from conformance import outputs
+
+    def full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(runner, "run_both", _returning(tiny))
+    monkeypatch.setattr(outputs.os, "fsync", full)
+    assert cli.main(["--epochs", "2", "--json", "r.json"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["python -m conformance: error: --json r.json: could not be written (No space left on device); "
+                   "nothing written"], err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_closed_stdout_does_not_stop_the_report(tmp_path, monkeypatch, tiny):
     """``python -m conformance --json r.json | head -1``: stdout goes away, the report is still written."""
     class Closed:
         def write(self, s):
@@ -383,6 +435,7 @@ def test_a_closed_stdout_does_not_stop_the_report(tmp_path, monkeypatch):
             raise OSError("no file descriptor")
 
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(runner, "run_both", _returning(tiny))
     monkeypatch.setattr(sys, "stdout", Closed())
     assert cli.main(["--epochs", "2", "--no-compile", "--json", "r.json"]) == 0
     assert json.loads((tmp_path / "r.json").read_text())["passed"] is True
