@@ -107,6 +107,7 @@ class _Run:
         self.stage, self.epoch, self.epochs, self.side = "starting", 0, 0, None
         self.written: list[str] = []
         self.estimate = 0.0  # bytes the run was estimated to hold
+        self.warnings: list = []  # Python warnings raised during the run (main() records them)
         self.start = self.last = time.monotonic()
 
     # progress, at most once a second, after the first PROGRESS_AFTER seconds of a stage
@@ -211,8 +212,10 @@ class _Run:
         from .outputs import stage
 
         staged, names = [], []
+        current = ""
         try:
             if args.json:
+                current = f"--json {args.json}"
                 extra = {"non_finite": str(non_finite)} if non_finite else {}
                 payload = report_payload(
                     "cli", outcome.checks, [args.device], config=config_dict(cfg),
@@ -226,6 +229,7 @@ class _Run:
             if args.plot:
                 from .plot import stage_plot
 
+                current = f"--plot {args.plot}"
                 staged.append(stage_plot({k: v["history"] for k, v in outcome.results.items()}, args.plot,
                                          title=f"MLX vs PyTorch on {dataset.source} ({cfg.device})"))
                 names.append("--plot")
@@ -233,9 +237,7 @@ class _Run:
             for s in staged:
                 s.discard()
             if isinstance(e, OSError):  # a disk that filled up, a folder removed during the run
-                option = "--plot" if len(names) == (1 if args.json else 0) else "--json"
-                raise OutputError(f"{option} {args.plot if option == '--plot' else args.json}: could not be written "
-                                  f"({e.strerror or e}); nothing written") from None
+                raise OutputError(f"{current}: could not be written ({e.strerror or e}); nothing written") from None
             raise
         try:
             commit(staged, names)
