@@ -16,7 +16,7 @@ import re
 from importlib import metadata
 from typing import Any, Sequence
 
-from .outputs import write_atomic  # noqa: F401  (re-exported: plot and conftest write through it)
+from .outputs import write_atomic
 
 FORMAT = "mlx-torch-conformance/1"
 

@@ -2,9 +2,9 @@
 
 Both frameworks compute in float32, and both scalers (``mlx_reference.data``,
 ``reference_torch.data``) shift a column by its first training value, sum the shifted values and
-their squares, and test for a constant column with ``(n * |mean| * eps) ** 2`` (bounded here with the largest value). A value beyond
-float32's range becomes infinity; a sum beyond it does too, and the run then compares NaN with NaN
-or infinity. Each bound below is checked on the whole column (the training rows are a subset, so
+their squares, and test for a constant column with ``(n * |mean| * eps) ** 2`` (bounded here with
+the largest value). A value beyond float32's range becomes infinity; a sum beyond it does too, and
+the run then compares NaN with NaN or infinity. Each bound below is checked on the whole column (the training rows are a subset, so
 the bound holds for them too), in float64.
 """
 

@@ -286,7 +286,8 @@ def _binarize_numbers(numbers: np.ndarray, name: str, written: Any = None):
     return y, {low: 0, high: 1}, f"target {name!r}: mapped {_fmt_number(low)} -> 0, {_fmt_number(high)} -> 1"
 
 
-def _binarize(keys: list[Any], name: str, numeric: bool, n_classes: int | None = None) -> tuple[np.ndarray, dict[Any, int] | None, str | None]:
+def _binarize(keys: list[Any], name: str, numeric: bool,
+              n_classes: int | None = None) -> tuple[np.ndarray, dict[Any, int] | None, str | None]:
     classes = sorted(set(keys))
     shown = [_fmt_number(c) if numeric else repr(c) for c in classes]
     n_classes = n_classes or len(classes)
