@@ -1,10 +1,13 @@
 import sys
 
-if sys.argv[1:2] == ["pair"]:
-    from .pair.cli import main
+try:  # numpy, MLX and torch load here: Ctrl-C during the imports is an interrupt like any other
+    if sys.argv[1:2] == ["pair"]:
+        from .pair.cli import main as pair_main
 
-    sys.exit(main(sys.argv[2:]))
-
-from .cli import main
+        sys.exit(pair_main(sys.argv[2:]))
+    from .cli import main
+except KeyboardInterrupt:
+    print("python -m conformance: interrupted before the run; nothing written", file=sys.stderr)
+    sys.exit(130)
 
 sys.exit(main())

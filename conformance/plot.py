@@ -1,13 +1,56 @@
-"""A PNG of both frameworks' loss curves (train and validation) and their difference."""
+"""A figure of both frameworks' loss curves (train and validation) and their difference, in the
+format its file name's extension names (any format matplotlib writes: .png, .pdf, .svg, ...)."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 
-from .report import write_atomic
+from .outputs import Staged, stage, write_atomic
 
 
-def plot_histories(histories: dict[str, dict], path: str, title: str = "") -> None:
+def plot_formats() -> dict[str, str]:
+    """The formats matplotlib writes, by extension (without the dot): {"png": "Portable Network Graphics", ...}."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    return dict(FigureCanvasBase.get_supported_filetypes())
+
+
+def plot_format(path: str | os.PathLike) -> str:
+    """The format of ``path`` from its extension; ``ValueError`` (one line) when matplotlib has none."""
+    ext = Path(path).suffix.lower().lstrip(".")
+    formats = plot_formats()
+    if ext not in formats:
+        said = f"extension .{ext} is not a format matplotlib writes" if ext else "has no extension to name its format"
+        raise ValueError(f"{said}; end the name with one of {', '.join('.' + f for f in sorted(formats))}")
+    return ext
+
+
+def check_plot(path: str | os.PathLike) -> str:
+    """``plot_format``, and proof that matplotlib writes that format here (a tiny figure rendered
+    to memory: a format whose writer is missing, such as Pillow's, fails now instead of after the
+    run); ``ValueError`` with one line otherwise."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fmt = plot_format(path)
+    fig = plt.figure(figsize=(1, 1), dpi=10)
+    try:
+        fig.savefig(io.BytesIO(), format=fmt)
+    except Exception as e:  # noqa: BLE001  (whatever the writer raises, said in one line)
+        raise ValueError(f"matplotlib cannot write .{fmt} here ({type(e).__name__}: {e}); use .png, .pdf or .svg") from None
+    finally:
+        plt.close(fig)
+    return fmt
+
+
+def figure(histories: dict[str, dict], title: str = ""):
     """Loss per epoch for each framework on the left axis; |mlx - torch| on a log right axis."""
     import matplotlib
 
@@ -27,7 +70,8 @@ def plot_histories(histories: dict[str, dict], path: str, title: str = "") -> No
         a, b = histories["mlx"], histories["torch"]
         for key in ("train_loss", "val_loss"):
             k = min(len(a[key]), len(b[key]))
-            diff = np.abs(np.asarray(a[key][:k]) - np.asarray(b[key][:k]))
+            with np.errstate(invalid="ignore", over="ignore"):  # a NaN or infinite loss leaves a gap
+                diff = np.abs(np.asarray(a[key][:k], dtype=float) - np.asarray(b[key][:k], dtype=float))
             ax2.semilogy(a["epoch"][:k], np.maximum(diff, 1e-12), ":", color=colors[key], alpha=0.6, label=f"|mlx - torch| {key.replace('_', ' ')}")
     ax2.set_ylabel("|mlx - torch| (log; 1e-12 = identical)")
     lines = ax.get_legend_handles_labels()
@@ -35,5 +79,28 @@ def plot_histories(histories: dict[str, dict], path: str, title: str = "") -> No
     ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=7, loc="upper right")
     ax.set_title(title or "MLX vs PyTorch: loss per epoch")
     fig.tight_layout()
-    write_atomic(path, lambda f: fig.savefig(f, format="png"))
-    plt.close(fig)
+    return fig
+
+
+def stage_plot(histories: dict[str, dict], path: str | os.PathLike, title: str = "") -> Staged:
+    """The figure written beside ``path`` in its extension's format, for ``outputs.commit``."""
+    import matplotlib.pyplot as plt
+
+    fmt = plot_format(path)
+    fig = figure(histories, title)
+    try:
+        return stage(path, lambda f: fig.savefig(f, format=fmt))
+    finally:
+        plt.close(fig)
+
+
+def plot_histories(histories: dict[str, dict], path: str | os.PathLike, title: str = "") -> None:
+    """Write the figure to ``path``, whole or not at all, in its extension's format."""
+    import matplotlib.pyplot as plt
+
+    fmt = plot_format(path)
+    fig = figure(histories, title)
+    try:
+        write_atomic(path, lambda f: fig.savefig(f, format=fmt))
+    finally:
+        plt.close(fig)

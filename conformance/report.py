@@ -2,7 +2,8 @@
 
 One format serves ``python -m conformance --json`` and ``pytest --conformance-report``: a list of
 checks (each with its path, worst errors, tolerance, reason and verdict) plus versions, device and
-precision mode. Files are written whole or not at all (a temporary file renamed into place).
+precision mode. Files are written whole or not at all (``conformance.outputs``: a temporary file
+renamed into place, with the umask's mode). The JSON is strict: NaN and infinity are ``null``.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ import math
 import os
 import platform
 import re
-import tempfile
 from importlib import metadata
-from pathlib import Path
 from typing import Any, Sequence
+
+from .outputs import write_atomic
 
 FORMAT = "mlx-torch-conformance/1"
 
@@ -45,9 +46,10 @@ def environment(device: str) -> dict[str, Any]:
 
 
 def _clean(value: Any) -> Any:
-    """JSON has no NaN or infinity: write them as strings so the file stays standard."""
+    """JSON has no NaN or infinity: they are written as ``null`` (never as strings inside numeric
+    arrays), numpy scalars and arrays as numbers and lists."""
     if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
+        return None
     if isinstance(value, dict):
         return {str(k): _clean(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -59,25 +61,15 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def dump_json(payload: dict, f) -> None:
+    """``payload`` as strict JSON (NaN and infinity as null) into the text file ``f``."""
+    json.dump(_clean(payload), f, indent=1, allow_nan=False)
+    f.write("\n")
+
+
 def write_json(path: str | os.PathLike, payload: dict) -> None:
-    """Write ``payload`` as standard JSON, atomically: the file is complete or absent."""
-    write_atomic(path, lambda f: json.dump(_clean(payload), f, indent=1, allow_nan=False), text=True)
-
-
-def write_atomic(path: str | os.PathLike, writer, text: bool = False) -> None:
-    """Call ``writer(file)`` on a temporary file beside ``path`` and rename it into place."""
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
-    try:
-        with os.fdopen(fd, "w" if text else "wb") as f:
-            writer(f)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    """Write ``payload`` as strict JSON, atomically: the file is complete or absent."""
+    write_atomic(path, lambda f: dump_json(payload, f), text=True)
 
 
 def checks_payload(checks) -> list[dict]:

@@ -73,3 +73,16 @@ def _check_int(source: str, name: str, value: Any, minimum: int) -> int:
         raise _error(source, f"{name} must be >= {minimum}, got {value}", f"pass {name} >= {minimum}")
     return int(value)
 
+
+def _check_names(source: str, names: Sequence[str], where: str) -> None:
+    """Column names must be non-empty and distinct."""
+    if not names:
+        raise _error(source, "no columns", "write at least one feature column and a target column", where)
+    for position, name in enumerate(names, start=1):
+        if not name:
+            raise _error(source, f"column {position} has an empty name", "give every column a name", where)
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise _error(source, f"duplicate column name {name!r}", "give every column a distinct name", where)
+        seen.add(name)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import sqlite3
@@ -17,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DataError, _error, _names
+from .csv_reader import read_csv
+from .errors import DataError, _check_names, _error, _names
 
 #: File extensions :func:`load_table` and :func:`write_table` understand, and the format of each.
 SUPPORTED_EXTENSIONS: dict[str, str] = {
@@ -99,66 +98,10 @@ def _read_text(file: Path, source: str, fmt: str) -> str:
     return text
 
 
-def _check_names(source: str, names: Sequence[str], where: str) -> None:
-    """Column names must be non-empty and distinct."""
-    if not names:
-        raise _error(source, "no columns", "write at least one feature column and a target column", where)
-    for position, name in enumerate(names, start=1):
-        if not name:
-            raise _error(source, f"column {position} has an empty name", "give every column a name", where)
-    seen: set[str] = set()
-    for name in names:
-        if name in seen:
-            raise _error(source, f"duplicate column name {name!r}", "give every column a distinct name", where)
-        seen.add(name)
-
-
-def _is_blank(fields: list[str]) -> bool:
-    return not fields or (len(fields) == 1 and not fields[0].strip())
-
-
-def _read_csv(file: Path, source: str, table: str | None) -> _Table:
-    text = _read_text(file, source, "csv")
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    header: list[str] | None = None
-    header_line = 0
-    rows: list[list[str]] = []
-    lines: list[int] = []  # the physical line each data row starts on
-    previous_end = 0
-    try:
-        for fields in reader:
-            start, previous_end = previous_end + 1, reader.line_num
-            if _is_blank(fields):
-                continue
-            if header is None:
-                header, header_line = [name.strip() for name in fields], start
-                continue
-            if len(fields) != len(header):
-                raise _error(
-                    source,
-                    f"has {len(fields)} fields but the header (line {header_line}) has {len(header)}",
-                    "give every row one value per header column (look for missing or extra commas, "
-                    "or unquoted commas inside values)",
-                    f"row {len(rows) + 1} (line {start})",
-                )
-            rows.append(fields)
-            lines.append(start)
-    except csv.Error as exc:
-        raise _error(source, f"is not valid CSV ({exc})", "fix the quoting on that line",
-                     f"line {reader.line_num}") from exc
-    if header is None:
-        raise _error(source, "no header row", "write a header row of column names, then the data rows")
-    _check_names(source, header, f"header (line {header_line})")
-    if not rows:
-        raise _error(source, "no data rows (only a header)", "add data rows below the header")
-    return _Table(
-        source=source,
-        names=header,
-        columns=[list(column) for column in zip(*rows)],
-        n_rows=len(rows),
-        row_label=lambda i: f"row {i + 1} (line {lines[i]})",
-        names_where=f"header (line {header_line})",
-    )
+def _read_csv(file: Path, source: str, table: str | None, progress=None) -> _Table:
+    names, columns, n_rows, row_label, names_where, notes = read_csv(file, source, progress)
+    return _Table(source=source, names=names, columns=columns, n_rows=n_rows, row_label=row_label,
+                  names_where=names_where, notes=notes)
 
 
 class _JsonObject(dict):

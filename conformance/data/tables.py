@@ -6,9 +6,10 @@ import csv
 import json
 import math
 import os
+import re
 import sqlite3
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .datasets import Dataset
+from .ranges import check_float32
 from .errors import PathLike, _Problem, _error, _fmt_number, _names, _quote
 from .readers import (SUPPORTED_EXTENSIONS, _check_path, _format_of, _quote_identifier, _read_csv, _read_json,
                       _read_npz, _read_sqlite, _Table)
@@ -31,13 +33,18 @@ def load_table(
     target: str | None = None,
     features: Sequence[str] | None = None,
     table: str | None = None,
+    dtype: str | None = "float32",
+    progress: Callable[[int, int], None] | None = None,
 ) -> Dataset:
     """Read a binary classification table from a ``.csv``, ``.json``, SQLite or ``.npz`` file.
 
     ``target`` defaults to the column named ``y``, else ``target``, else ``label``, else the last
     column; ``features`` default to all other columns, in file order. ``table`` selects the SQLite
-    table (needed only when the database holds more than one). Raises :class:`DataError` with a
-    one-line message for anything wrong with the file or the arguments.
+    table (needed only when the database holds more than one). ``dtype`` is the precision the data
+    will be computed in: with "float32" (the default), a feature whose values, or whose
+    standardization's sums, leave float32's range is refused (None: no such check).
+    ``progress(bytes_read, bytes_total)`` is called as a CSV file is read. Raises
+    :class:`DataError` with a one-line message for anything wrong with the file or the arguments.
     """
     source = os.fspath(path)
     if isinstance(features, str):
@@ -48,16 +55,20 @@ def load_table(
     if table is not None and fmt != "sqlite":
         raise _error(source, f"table={table!r} applies only to SQLite files, but this is a {fmt} file",
                      "leave table out")
-    reader = {"csv": _read_csv, "json": _read_json, "sqlite": _read_sqlite, "npz": _read_npz}[fmt]
-    raw = reader(file, source, table)
-    return _build_dataset(raw, target, features)
+    if dtype not in (None, "float32"):
+        raise ValueError(f"dtype must be 'float32' or None, got {dtype!r}")
+    if fmt == "csv":
+        raw = _read_csv(file, source, table, progress)
+    else:
+        raw = {"json": _read_json, "sqlite": _read_sqlite, "npz": _read_npz}[fmt](file, source, table)
+    return _build_dataset(raw, target, features, dtype)
 
 
 # --------------------------------------------------------------------------------------------
 # Column selection and conversion
 
 
-def _build_dataset(raw: _Table, target: str | None, features: Sequence[str] | None) -> Dataset:
+def _build_dataset(raw: _Table, target: str | None, features: Sequence[str] | None, dtype: str | None) -> Dataset:
     source, names = raw.source, raw.names
     available = f"the columns are {_names(names)}"
     if target is None:
@@ -86,11 +97,14 @@ def _build_dataset(raw: _Table, target: str | None, features: Sequence[str] | No
             seen.add(name)
 
     index = {name: i for i, name in enumerate(names)}
-    X = np.empty((raw.n_rows, len(feature_list)), dtype=np.float64)
+    # column-major, so that filling a column touches only its own memory and each column read is
+    # freed as it is copied: a large table is held about once (``apply_split`` gives C-ordered copies)
+    X = np.empty((raw.n_rows, len(feature_list)), dtype=np.float64, order="F")
     first: tuple[int, str, _Problem] | None = None  # the earliest bad cell, by row then feature order
     for j, name in enumerate(feature_list):
         try:
             X[:, j] = _feature_column(raw.columns[index[name]])
+            raw.columns[index[name]] = None  # read: let it go, so that a large table is held once
         except _Problem as problem:
             if problem.row is None:
                 raise _error(source, problem.problem, problem.todo, f"column {name!r}") from None
@@ -99,9 +113,12 @@ def _build_dataset(raw: _Table, target: str | None, features: Sequence[str] | No
     if first is not None:
         row, name, problem = first
         raise _error(source, problem.problem, problem.todo, f"{raw.row_label(row)}, column {name!r}")
+    if dtype == "float32":
+        check_float32(X, feature_list, raw.row_label, source)
 
     try:
         y, label_map, note = _encode_target(raw.columns[index[target]], target)
+        raw.columns[index[target]] = None
     except _Problem as problem:
         where = f"column {target!r}" if problem.row is None else f"{raw.row_label(problem.row)}, column {target!r}"
         raise _error(source, problem.problem, problem.todo, where) from None
@@ -130,9 +147,9 @@ def _feature_column(values: Any) -> np.ndarray:
         if kind not in "iuf":
             raise _Problem(None, f"array has dtype {values.dtype}, which is not a real number type",
                            "store features as integer or float arrays")
-        column = values.astype(np.float64)
-        bad = np.flatnonzero(~np.isfinite(column))
-        if bad.size:
+        column = np.asarray(values, dtype=np.float64)
+        if not np.isfinite(column).all():
+            bad = np.flatnonzero(~np.isfinite(column))
             i = int(bad[0])
             raise _Problem(i, _not_finite(values[i], float(column[i])), _NOT_FINITE_TODO)
         return column
@@ -167,16 +184,29 @@ def _cell_to_float(i: int, value: Any) -> float:
         try:
             x = float(text)
         except ValueError:
-            raise _Problem(i, f"value {_quote(value)} is not a number",
+            hint = f" (a decimal comma? write {text.replace(',', '.')})" if _DECIMAL_COMMA.match(text) else ""
+            raise _Problem(i, f"value {_quote(value)} is not a number{hint}",
                            "features must be numeric: fix the value, remove the row, or leave the column "
                            "out of features=") from None
     elif isinstance(value, bytes):
         raise _Problem(i, f"value is binary data ({len(value)} bytes), not a number", _FIX_CELL)
     else:
-        raise _Problem(i, f"value {_quote(value)} is {type(value).__name__}, not a number", _FIX_CELL)
+        raise _Problem(i, f"value {_quote(value)} is {_kind(value)}, not a number", _FIX_CELL)
     if not math.isfinite(x):
         raise _Problem(i, _not_finite(value, x), _NOT_FINITE_TODO)
     return x
+
+
+_DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
+
+
+def _kind(value: Any) -> str:
+    """What a value is, in the words of the file it came from."""
+    if isinstance(value, dict):
+        return "an object (a JSON object)"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return f"of type {type(value).__name__}"
 
 
 def _encode_target(values: Any, name: str) -> tuple[np.ndarray, dict[Any, int] | None, str | None]:
@@ -184,12 +214,11 @@ def _encode_target(values: Any, name: str) -> tuple[np.ndarray, dict[Any, int] |
     if isinstance(values, np.ndarray):
         kind = values.dtype.kind
         if kind in "iuf":
-            numbers = values.astype(np.float64)
-            bad = np.flatnonzero(~np.isfinite(numbers))
-            if bad.size:
-                i = int(bad[0])
+            numbers = np.asarray(values, dtype=np.float64)
+            if not np.isfinite(numbers).all():
+                i = int(np.flatnonzero(~np.isfinite(numbers))[0])
                 raise _Problem(i, _not_finite(values[i], float(numbers[i])), _NOT_FINITE_TODO)
-            return _binarize(numbers.tolist(), name, numeric=True)
+            return _binarize_numbers(numbers, name)
         if kind == "b":
             return _binarize([bool(v) for v in values.tolist()], name, numeric=False)
         if kind in "US":
@@ -225,27 +254,49 @@ def _encode_target(values: Any, name: str) -> tuple[np.ndarray, dict[Any, int] |
             except ValueError:
                 numeric = False
         else:
-            raise _Problem(i, f"label {_quote(value)} is {type(value).__name__}, not a number or a string",
-                           _FIX_CELL)
+            raise _Problem(i, f"label {_quote(value)} is {_kind(value)}, not a number or a string", _FIX_CELL)
     if numeric:
         for i, x in enumerate(numbers):
             if not math.isfinite(x):
                 raise _Problem(i, _not_finite(values[i], x), _NOT_FINITE_TODO)
-        return _binarize(numbers, name, numeric=True)
+        return _binarize_numbers(np.asarray(numbers, dtype=np.float64), name, values)
     if not all(isinstance(key, bool) for key in keys):
         keys = [("true" if key else "false") if isinstance(key, bool) else key for key in keys]
     return _binarize(keys, name, numeric=False)
 
 
-def _binarize(keys: list[Any], name: str, numeric: bool) -> tuple[np.ndarray, dict[Any, int] | None, str | None]:
+def _binarize_numbers(numbers: np.ndarray, name: str, written: Any = None):
+    """Numeric labels as 0.0/1.0: two whole numbers (``{0, 1}`` kept, any other pair mapped in
+    order); a label that is not a whole number (0.3, a probability or a measurement) is refused.
+    Found with min, max and boolean masks, so that a large column is not copied."""
+    low, high = float(numbers.min()), float(numbers.max())
+    two = low != high and not np.count_nonzero((numbers != low) & (numbers != high))
+    classes = [low, high] if two else np.unique(numbers).tolist()
+    if not all(c.is_integer() for c in classes):
+        i = int(np.flatnonzero(numbers != np.round(numbers))[0])
+        shown = _quote(written[i]) if written is not None else _fmt_number(float(numbers[i]))
+        raise _Problem(i, f"label {shown} is not a whole number: a numeric target holds class labels (two "
+                       "integers such as 0 and 1), not probabilities or measurements",
+                       "threshold or round the column into two classes, or choose another target=")
+    if not two:
+        return _binarize(classes[:6], name, numeric=True, n_classes=len(classes))
+    y = (numbers == high).astype(np.float64)
+    if (low, high) == (0.0, 1.0):
+        return y, None, None
+    return y, {low: 0, high: 1}, f"target {name!r}: mapped {_fmt_number(low)} -> 0, {_fmt_number(high)} -> 1"
+
+
+def _binarize(keys: list[Any], name: str, numeric: bool,
+              n_classes: int | None = None) -> tuple[np.ndarray, dict[Any, int] | None, str | None]:
     classes = sorted(set(keys))
     shown = [_fmt_number(c) if numeric else repr(c) for c in classes]
-    if len(classes) == 1:
+    n_classes = n_classes or len(classes)
+    if n_classes == 1:
         raise _Problem(None, f"only one class ({shown[0]}) in the target; need two classes for binary "
                        "classification", "check the target column or use data that has both classes")
-    if len(classes) > 2:
-        listed = ", ".join(shown[:5]) + (", ..." if len(classes) > 5 else "")
-        raise _Problem(None, f"the target has {len(classes)} distinct values ({listed}); binary classification "
+    if n_classes > 2:
+        listed = ", ".join(shown[:5]) + (", ..." if n_classes > 5 else "")
+        raise _Problem(None, f"the target has {n_classes} distinct values ({listed}); binary classification "
                        "needs exactly two", "choose a two-valued target= or recode the labels")
     codes = {label: code for code, label in enumerate(classes)}
     y = np.array([codes[key] for key in keys], dtype=np.float64)
