@@ -1,0 +1,211 @@
+"""One probe per entry whose behaviour is MLX's own: does the installed MLX still show it?
+
+Each probe is a few lines of MLX and numpy (never torch: ``python -m conformance.registry.drift``
+runs against any MLX version without the rest of the project) returning True when the entry's
+naive failure happens on the installed MLX, False when it does not, and None when this machine
+cannot tell (the entry needs a GPU that is not here). The probes check the MLX side only; each
+entry's test in ``tests/pitfalls/`` measures the whole failure against torch. Probes run on MLX's
+CPU and must be cheap: the registry test runs them all in the normal test run.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import math
+from typing import Callable
+
+Probe = Callable[[], "bool | None"]
+PROBES: dict[str, Probe] = {}
+
+
+def probe(entry_id: str):
+    def register(fn: Probe) -> Probe:
+        PROBES[entry_id] = fn
+        return fn
+
+    return register
+
+
+def _mx():
+    import mlx.core as mx
+
+    mx.set_default_device(mx.cpu)
+    return mx
+
+
+def _default(fn, name: str):
+    """A keyword's default (``inspect.Parameter.empty`` when the keyword does not exist)."""
+    p = inspect.signature(fn).parameters.get(name)
+    return inspect.Parameter.empty if p is None else p.default
+
+
+# ---------------------------------------------------------------------------------- data, model
+
+
+@probe("float64-silently-float32")
+def _float64_to_float32():
+    import numpy as np
+
+    return _mx().array(np.array([0.1], dtype=np.float64)).dtype == _mx().float32
+
+
+@probe("seed-forward-not-called")
+def _module_not_callable():
+    import mlx.nn as nn
+
+    return not callable(nn.Module())
+
+
+# ---------------------------------------------------------------------------------- loss
+
+
+@probe("seed-bceloss-missing")
+def _no_bceloss():
+    import mlx.nn as nn
+
+    return not hasattr(nn, "BCELoss")
+
+
+@probe("seed-bceloss-on-logits")
+def _bce_probability_nan():
+    import mlx.nn as nn
+
+    mx = _mx()
+    return math.isnan(nn.losses.binary_cross_entropy(mx.array([1.5]), mx.array([1.0]), with_logits=False).item())
+
+
+@probe("bce-with-logits-default")
+def _bce_logits_default():
+    import mlx.nn as nn
+
+    return _default(nn.losses.binary_cross_entropy, "with_logits") is True
+
+
+@probe("shape-n1-vs-n")
+def _bce_shape_check():
+    import mlx.nn as nn
+
+    mx = _mx()
+    try:
+        nn.losses.binary_cross_entropy(mx.zeros((3, 1)), mx.zeros((3,)))
+    except ValueError:
+        return True
+    return False
+
+
+@probe("integer-targets")
+def _integer_targets_promoted():
+    import mlx.nn as nn
+    import numpy as np
+
+    mx = _mx()
+    y = mx.array(np.array([0, 1, 1]))
+    z = mx.array([0.5, -0.5, 2.0])
+    return y.dtype == mx.int64 and (nn.losses.binary_cross_entropy(z, y).item()
+                                    == nn.losses.binary_cross_entropy(z, y.astype(mx.float32)).item())
+
+
+# ---------------------------------------------------------------------------------- optimizer
+
+
+@probe("seed-import-mlx-optim")
+def _no_mlx_optim():
+    return importlib.util.find_spec("mlx.optim") is None
+
+
+@probe("seed-adam-signature")
+def _adam_no_lr():
+    import mlx.optimizers as optim
+
+    return "lr" not in inspect.signature(optim.Adam).parameters
+
+
+@probe("adam-bias-correction")
+def _adam_uncorrected():
+    import mlx.optimizers as optim
+
+    return _default(optim.Adam, "bias_correction") in (False, inspect.Parameter.empty)
+
+
+@probe("lr-float32-state")
+def _lr_is_array():
+    import mlx.optimizers as optim
+
+    lr = optim.Adam(learning_rate=1e-3).learning_rate
+    return isinstance(lr, _mx().array) and lr.dtype == _mx().float32
+
+
+@probe("reduce-lr-on-plateau-missing")
+def _no_plateau():
+    import mlx.optimizers as optim
+
+    return not hasattr(optim, "ReduceLROnPlateau")
+
+
+# ---------------------------------------------------------------------------------- training loop
+
+
+@probe("seed-zero-grad-backward-step")
+def _no_zero_grad():
+    import mlx.optimizers as optim
+
+    return not hasattr(optim.Adam(learning_rate=1e-3), "zero_grad") and not hasattr(_mx().array(1.0), "backward")
+
+
+@probe("seed-torch-no-grad")
+def _no_no_grad():
+    return not hasattr(_mx(), "no_grad")
+
+
+@probe("seed-astype-int")
+def _astype_int():
+    try:
+        _mx().array([1]).astype(int)
+    except TypeError:
+        return True
+    return False
+
+
+@probe("seed-numpy-method")
+def _no_numpy_method():
+    return not hasattr(_mx().array([1]), "numpy")
+
+
+# ---------------------------------------------------------------------------------- devices
+
+
+def _gpu_backend() -> str | None:
+    import mlx.core as mx
+
+    if hasattr(mx, "cuda") and mx.cuda.is_available():
+        return "cuda"
+    return "metal" if mx.metal.is_available() else None
+
+
+@probe("tf32-cuda")
+def _tf32_cuda():
+    if _gpu_backend() != "cuda":
+        return None
+    import numpy as np
+
+    mx = _mx()
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((256, 256), dtype=np.float32), rng.standard_normal((256, 256), dtype=np.float32)
+    exact = a.astype(np.float64) @ b.astype(np.float64)
+    with mx.stream(mx.gpu):
+        got = np.array(mx.array(a) @ mx.array(b))
+    return float(np.abs(got - exact).max() / np.abs(exact).max()) > 1e-5
+
+
+@probe("float64-gpu")
+def _float64_gpu():
+    if _gpu_backend() is None:
+        return None
+    mx = _mx()
+    try:
+        with mx.stream(mx.gpu):
+            mx.eval(mx.array([1.0], dtype=mx.float64) * 2)
+    except ValueError:
+        return True
+    return False
