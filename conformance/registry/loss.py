@@ -92,4 +92,78 @@ ENTRIES = (
         fix="Convert the labels to the model's float dtype on both sides (`to_array(y, \"float32\")`).",
         reference=("mlx_reference.data.to_array", "reference_torch.data.to_array"),
     ),
+    entry(
+        "loss-reduction-none-default", section="loss", seed_defect=False, kind="error",
+        title="Most MLX losses return one value per sample: their reduction defaults to `'none'`",
+        mlx=("`cross_entropy`, `nll_loss`, `kl_div_loss`, `huber_loss`, `hinge_loss`, `log_cosh_loss`, "
+             "`cosine_similarity_loss`, `margin_ranking_loss` and `triplet_loss` default to `reduction='none'`; "
+             "`binary_cross_entropy`, `mse_loss`, `l1_loss`, `smooth_l1_loss` and `gaussian_nll_loss` to `'mean'`."),
+        torch="Every loss module and function defaults to `reduction='mean'`.",
+        naive_failure=(
+            "`nn.CrossEntropyLoss()(logits, y)` ported as `nn.losses.cross_entropy(logits, y)` returns a vector: "
+            "`nn.value_and_grad` stops with `ValueError: [vjp] Output shape (6) does not match cotangent shape ()`, "
+            "and a loss that is summed or logged instead is {sum_ratio:.0f} times (the batch size) torch's mean."),
+        fix="Pass `reduction=\"mean\"` to every MLX loss, whatever its default.",
+        reference=("mlx.nn.losses.cross_entropy", "torch.nn.functional.cross_entropy"),
+        measured=(Measurement("sum_ratio", 6, "mx.sum(cross_entropy(logits, y)) / torch's cross_entropy, 6 samples, 4 classes",
+                              rel=1e-5),),
+    ),
+    entry(
+        "cross-entropy-class-weights", section="loss", seed_defect=False, kind="silent",
+        title="`cross_entropy`'s weights are per sample and averaged as mean(w l); torch's are per class",
+        mlx=("`cross_entropy(logits, y, weights=w)`: `w` has the loss's shape (one weight per sample), and "
+             "`reduction='mean'` divides the weighted sum by the number of samples."),
+        torch=("`F.cross_entropy(logits, y, weight=w)`: `w` has one weight per class, and `'mean'` divides by the "
+               "sum of the weights of the samples' classes: sum(w[y] l) / sum(w[y])."),
+        naive_failure=(
+            "Passing torch's per-class weights indexed by the targets, `weights=w[y], reduction=\"mean\"`, gives "
+            "{naive_loss:.4g} where torch gives {torch_loss:.4g} (6 samples, 4 classes, class weights 0.1, 0.2, 0.3, 0.4): "
+            "the loss scale, and with it the effective learning rate, changes with the batch's class mix."),
+        fix="`mx.sum(w[y] * cross_entropy(logits, y)) / mx.sum(w[y])` (reduction `'none'` inside).",
+        reference=("mlx.nn.losses.cross_entropy", "torch.nn.functional.cross_entropy"),
+        measured=(
+            Measurement("naive_loss", 0.41155, "MLX cross_entropy(logits, y, weights=w[y], reduction='mean')", rel=1e-4),
+            Measurement("torch_loss", 1.54331, "torch F.cross_entropy(logits, y, weight=w)", rel=1e-4),
+        ),
+    ),
+    entry(
+        "cross-entropy-ignore-index", section="loss", seed_defect=False, kind="silent",
+        title="No `ignore_index`: padding targets of -100 are read as a class",
+        mlx=("`cross_entropy` has no `ignore_index`, and does not check its targets: a target of -100 reads the "
+             "logits outside their row (an undefined value that changes from run to run)."),
+        torch="`F.cross_entropy(..., ignore_index=-100)` by default: targets of -100 count for nothing, and the mean "
+              "is over the other targets.",
+        naive_failure=(
+            "A padded batch (2 of its 6 targets -100, the convention of torch's sequence models) cannot be passed as "
+            "is; with the padding mapped to a real class so that it runs, the mean counts the padding: "
+            "{naive_loss:.4g} where torch gives {torch_loss:.4g}, and the padding positions are trained toward that "
+            "class."),
+        fix=("Mask: `keep = y != -100`; `l = cross_entropy(logits, mx.where(keep, y, 0))`; "
+             "`mx.sum(mx.where(keep, l, 0)) / mx.sum(keep)`."),
+        reference=("mlx.nn.losses.cross_entropy", "torch.nn.functional.cross_entropy"),
+        measured=(
+            Measurement("naive_loss", 1.61001, "MLX cross_entropy(logits, y with its two -100s replaced by 0, reduction='mean')",
+                        rel=1e-4),
+            Measurement("torch_loss", 1.24378, "torch F.cross_entropy(logits, y) (ignore_index=-100)", rel=1e-4),
+        ),
+    ),
+    entry(
+        "kl-div-log-targets", section="loss", seed_defect=False, kind="silent",
+        title="`kl_div_loss` takes log-probability targets, and its `'mean'` is torch's `'batchmean'`",
+        mlx=("`kl_div_loss(inputs, targets)`: both are log-probabilities; the loss is sum(exp(t) (t - x)) over the "
+             "class axis, and `reduction='mean'` averages it over the batch."),
+        torch=("`F.kl_div(input, target)`: `target` is a probability unless `log_target=True`; `reduction='mean'` "
+               "(the default) averages over every element, and `'batchmean'` is the divergence per sample."),
+        naive_failure=(
+            "`F.kl_div(log_q, p, reduction=\"batchmean\")` ported as `kl_div_loss(log_q, p, reduction=\"mean\")` "
+            "gives {naive_loss:.4g} for a divergence of {torch_loss:.4g} (6 samples, 4 classes), and torch's own "
+            "default `'mean'` reads {torch_elementwise:.4g}, the divergence divided by the number of classes."),
+        fix="`kl_div_loss(log_q, mx.log(p), reduction=\"mean\")` for `F.kl_div(log_q, p, reduction=\"batchmean\")`.",
+        reference=("mlx.nn.losses.kl_div_loss", "torch.nn.functional.kl_div"),
+        measured=(
+            Measurement("naive_loss", 14.2517, "MLX kl_div_loss(log_q, p, reduction='mean') with probability targets", rel=1e-4),
+            Measurement("torch_loss", 0.934268, "torch F.kl_div(log_q, p, reduction='batchmean')", rel=1e-4),
+            Measurement("torch_elementwise", 0.233567, "torch F.kl_div(log_q, p) (reduction='mean')", rel=1e-4),
+        ),
+    ),
 )

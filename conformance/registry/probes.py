@@ -106,6 +106,47 @@ def _integer_targets_promoted():
                                     == nn.losses.binary_cross_entropy(z, y.astype(mx.float32)).item())
 
 
+@probe("loss-reduction-none-default")
+def _ce_reduction_none():
+    import mlx.nn as nn
+
+    return _default(nn.losses.cross_entropy, "reduction") == "none"
+
+
+def _ce_case():
+    mx = _mx()
+    return mx.array([[2.0, 0.0, -1.0], [0.5, 1.5, 0.0]]), mx.array([0, 1])
+
+
+@probe("cross-entropy-class-weights")
+def _ce_weights_mean_over_samples():
+    import mlx.nn as nn
+
+    mx = _mx()
+    logits, y = _ce_case()
+    w = mx.array([0.1, 0.3])
+    per_sample = nn.losses.cross_entropy(logits, y)
+    weighted = nn.losses.cross_entropy(logits, y, weights=w, reduction="mean").item()
+    return abs(weighted - mx.mean(w * per_sample).item()) < 1e-6 < abs(weighted - (mx.sum(w * per_sample) / mx.sum(w)).item())
+
+
+@probe("cross-entropy-ignore-index")
+def _ce_no_ignore_index():
+    import mlx.nn as nn
+
+    return "ignore_index" not in inspect.signature(nn.losses.cross_entropy).parameters
+
+
+@probe("kl-div-log-targets")
+def _kl_log_targets():
+    import mlx.nn as nn
+
+    mx = _mx()
+    log_q, log_p = mx.log(mx.array([[0.2, 0.8]])), mx.log(mx.array([[0.5, 0.5]]))
+    kl = 0.5 * (math.log(0.5 / 0.2) + math.log(0.5 / 0.8))
+    return abs(nn.losses.kl_div_loss(log_q, log_p, reduction="mean").item() - kl) < 1e-6
+
+
 # ---------------------------------------------------------------------------------- optimizer
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import mlx.core as mx
@@ -139,3 +140,100 @@ def test_integer_targets():
                  path="BCE with float32 labels", kind="loss")
 
 
+
+
+# --------------------------------------------------------------------------------------------
+# Multi-class losses: 6 samples, 4 classes
+
+
+def _classes() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(13)
+    return rng.normal(0, 2, (6, 4)).astype(np.float32), np.array([0, 3, 1, 1, 2, 3])
+
+
+REDUCTION_NONE = {"cross_entropy", "nll_loss", "kl_div_loss", "huber_loss", "hinge_loss", "log_cosh_loss",
+                  "cosine_similarity_loss", "margin_ranking_loss", "triplet_loss"}
+
+
+@demonstrates("loss-reduction-none-default")
+def test_loss_reduction_none_default():
+    defaults = {name: inspect.signature(fn).parameters["reduction"].default
+                for name, fn in vars(nn.losses).items()
+                if inspect.isfunction(fn) and "reduction" in inspect.signature(fn).parameters and not name.startswith("_")}
+    assert {name for name, d in defaults.items() if d == "none"} == REDUCTION_NONE
+    assert all(tnn.CrossEntropyLoss().reduction == "mean" for _ in (0,))
+    for name in ("nll_loss", "kl_div", "huber_loss", "hinge_embedding_loss", "cosine_embedding_loss",
+                 "margin_ranking_loss", "triplet_margin_loss", "cross_entropy"):
+        assert inspect.signature(getattr(F, name)).parameters["reduction"].default == "mean", name
+
+    z, y = _classes()
+    model = nn.Linear(4, 4)
+    model.update({"weight": mx.eye(4), "bias": mx.zeros(4)})
+    naive = nn.value_and_grad(model, lambda m, x, t: nn.losses.cross_entropy(m(x), t))
+    with pytest.raises(ValueError, match="does not match cotangent shape"):
+        naive(model, m_(z), mx.array(y))
+    expected = F.cross_entropy(t_(z), torch.tensor(y)).item()
+    measured("loss-reduction-none-default", "sum_ratio", mx.sum(nn.losses.cross_entropy(m_(z), mx.array(y))).item() / expected)
+
+    fixed = nn.value_and_grad(model, lambda m, x, t: nn.losses.cross_entropy(m(x), t, reduction="mean"))
+    loss, grads = fixed(model, m_(z), mx.array(y))
+    tz = t_(z).requires_grad_()
+    F.cross_entropy(tz, torch.tensor(y)).backward()
+    assert_close(loss.item(), expected, path="cross_entropy(reduction='mean')", kind="loss")
+    assert_close(np.array(grads["bias"]), tz.grad.sum(0).numpy(), path="d loss / d bias", kind="gradient",
+                 scale=1 / len(y))
+
+
+@demonstrates("cross-entropy-class-weights")
+def test_cross_entropy_class_weights():
+    z, y = _classes()
+    w = np.array([0.1, 0.2, 0.3, 0.4], dtype=np.float32)  # normalised to sum 1
+    with pytest.raises(ValueError, match="Weights with shape"):
+        nn.losses.cross_entropy(m_(z), mx.array(y), weights=m_(w))  # torch's per-class vector, as is
+    naive = measured("cross-entropy-class-weights", "naive_loss",
+                     nn.losses.cross_entropy(m_(z), mx.array(y), weights=m_(w[y]), reduction="mean").item())
+    expected = measured("cross-entropy-class-weights", "torch_loss",
+                        F.cross_entropy(t_(z), torch.tensor(y), weight=t_(w)).item())
+    assert not compare(naive, expected, path="cross_entropy(weights=w[y], 'mean')", kind="loss").passed
+
+    per_sample = nn.losses.cross_entropy(m_(z), mx.array(y))
+    fixed = mx.sum(m_(w[y]) * per_sample) / mx.sum(m_(w[y]))
+    assert_close(fixed.item(), expected, path="sum(w[y] l) / sum(w[y])", kind="loss")
+
+
+@demonstrates("cross-entropy-ignore-index")
+def test_cross_entropy_ignore_index():
+    z, y = _classes()
+    y = y.copy()
+    y[[2, 5]] = -100
+    assert "ignore_index" not in inspect.signature(nn.losses.cross_entropy).parameters
+    # y as is would read the logits out of bounds (undefined values): the padding mapped to class 0 runs
+    naive = measured("cross-entropy-ignore-index", "naive_loss",
+                     nn.losses.cross_entropy(m_(z), mx.array(np.where(y == -100, 0, y)), reduction="mean").item())
+    expected = measured("cross-entropy-ignore-index", "torch_loss", F.cross_entropy(t_(z), torch.tensor(y)).item())
+    assert not compare(naive, expected, path="cross_entropy with -100 targets", kind="loss").passed
+
+    t = mx.array(y)
+    keep = t != -100
+    per_sample = nn.losses.cross_entropy(m_(z), mx.where(keep, t, 0))
+    fixed = mx.sum(mx.where(keep, per_sample, 0.0)) / mx.sum(keep)
+    assert_close(fixed.item(), expected, path="masked cross_entropy", kind="loss")
+
+
+@demonstrates("kl-div-log-targets")
+def test_kl_div_log_targets():
+    z, _ = _classes()
+    rng = np.random.default_rng(14)
+    p = rng.dirichlet(np.ones(4), size=6).astype(np.float32)
+    log_q = torch.log_softmax(t_(z), -1)
+    mlog_q = m_(log_q.numpy())
+    naive = measured("kl-div-log-targets", "naive_loss", nn.losses.kl_div_loss(mlog_q, m_(p), reduction="mean").item())
+    expected = measured("kl-div-log-targets", "torch_loss", F.kl_div(log_q, t_(p), reduction="batchmean").item())
+    with pytest.warns(UserWarning, match="batchmean"):  # torch itself warns that its 'mean' is not the divergence
+        elementwise = measured("kl-div-log-targets", "torch_elementwise", F.kl_div(log_q, t_(p)).item())
+    assert elementwise == pytest.approx(expected / 4, rel=1e-6)
+    assert not compare(naive, expected, path="kl_div_loss(log_q, p)", kind="loss").passed
+    exact = float(np.mean(np.sum(p * (np.log(p.astype(np.float64)) - log_q.double().numpy()), axis=1)))
+
+    fixed = nn.losses.kl_div_loss(mlog_q, mx.log(m_(p)), reduction="mean").item()
+    assert_close(fixed, expected, path="kl_div_loss(log_q, log p, 'mean')", kind="loss", exact=exact)
