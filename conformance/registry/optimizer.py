@@ -97,4 +97,110 @@ ENTRIES = (
             Measurement("naive_final_lr", 1e-3, "the MLX optimizer's rate with no plateau logic", rel=1e-6),
         ),
     ),
+    entry(
+        "adam-weight-decay", section="optimizer", seed_defect=False, kind="silent",
+        title="Weight decay: MLX's `Adam` has none, and `AdamW` decays differently from torch's `Adam(weight_decay=)`",
+        mlx=("`optim.Adam` takes no `weight_decay`; `optim.AdamW(weight_decay=0.01)` (the default, as torch's) "
+             "shrinks the weights directly, decoupled from the gradient; `optim.SGD(weight_decay=)` adds it to the "
+             "gradient, as torch's SGD does."),
+        torch=("`torch.optim.Adam(params, weight_decay=wd)` adds wd * p to the gradient before the moments (an L2 "
+               "penalty that Adam then normalises); `AdamW` is the decoupled form."),
+        naive_failure=(
+            "`Adam(weight_decay=0.1)` raises TypeError in MLX; ported as `AdamW(weight_decay=0.1, "
+            "bias_correction=True)` it trains another model: after 10 steps at lr 1e-3 on the document's data the "
+            "weights are {weight_gap_10:.3g} apart, {update_gap_share:.3g} times as far as 10 steps of lr move a weight."),
+        fix=("`optim.Adam(learning_rate=lr, bias_correction=True)` with `grads = tree_map(lambda g, p: g + wd * p, "
+             "grads, model.trainable_parameters())` before `update`; and `AdamW(..., bias_correction=True)` for "
+             "torch's `AdamW`."),
+        reference=("mlx.optimizers.AdamW", "torch.optim.Adam"),
+        measured=(
+            Measurement("weight_gap_10", 0.019884, "max |MLX AdamW(wd 0.1) - torch Adam(wd 0.1)| over SimpleNN's weights "
+                        "after 10 full-batch steps at lr 1e-3, document's data"),
+            Measurement("update_gap_share", 1.9884, "that gap / (10 steps x lr), Adam's largest possible movement"),
+        ),
+    ),
+    entry(
+        "sgd-dampening-first-step", section="optimizer", seed_defect=False, kind="silent",
+        title="SGD with dampening: MLX's momentum buffer starts at zero, torch's at the first gradient",
+        mlx="`optim.SGD(momentum=m, dampening=d)`: v = m v + (1 - d) g from v = 0, so the first step is (1 - d) lr g.",
+        torch="`torch.optim.SGD(momentum=m, dampening=d)`: the buffer is the first gradient itself (undamped), then "
+              "m buf + (1 - d) g.",
+        naive_failure=(
+            "With momentum 0.9 and dampening 0.5, MLX's first step is {first_step_ratio:.3g} times torch's, and "
+            "the runs stay apart: after 10 steps at lr 0.1 on the document's data the losses differ by "
+            "{loss_gap_10:.3g}. Without dampening the two agree."),
+        fix="Take the first update with `dampening=0`, then set `optimizer.dampening = d`.",
+        reference=("mlx.optimizers.SGD", "torch.optim.SGD"),
+        measured=(
+            Measurement("first_step_ratio", 0.5, "|first MLX step| / |first torch step| of fc2.bias", rel=1e-3),
+            Measurement("loss_gap_10", 0.0266903, "|training loss at step 10, MLX - torch|, lr 0.1, momentum 0.9, dampening 0.5"),
+        ),
+    ),
+    entry(
+        "adagrad-eps", section="optimizer", seed_defect=False, kind="silent",
+        title="Adagrad's eps: 1e-8 in MLX, 1e-10 in torch",
+        mlx="`optim.Adagrad(learning_rate, eps=1e-8)`: w -= lr g / (sqrt(sum g^2) + eps).",
+        torch="`torch.optim.Adagrad(params, lr=0.01, eps=1e-10)`: the same rule, with eps 100 times smaller.",
+        naive_failure=(
+            "The first step of a weight is lr g / (|g| + eps), about lr in torch whatever |g|; in MLX a weight whose "
+            "gradient is 1e-8 (a rarely used embedding row, a saturated unit) moves {step_ratio_1e8:.3g} times as "
+            "far as in torch, at 1e-9 {step_ratio_1e9:.3g} times."),
+        fix="`optim.Adagrad(learning_rate=lr, eps=1e-10)`.",
+        reference=("mlx.optimizers.Adagrad", "torch.optim.Adagrad"),
+        measured=(
+            Measurement("step_ratio_1e8", 0.505, "MLX / torch first Adagrad step of a weight with gradient 1e-8, lr 0.01"),
+            Measurement("step_ratio_1e9", 0.1, "the same at gradient 1e-9"),
+        ),
+    ),
+    entry(
+        "adamax-bias-correction", section="optimizer", seed_defect=False, kind="silent",
+        title="MLX's Adamax has no bias correction, and no option for it",
+        mlx="`optim.Adamax(learning_rate, betas, eps)`: m / (v + eps) with m uncorrected (it inherits no `bias_correction`).",
+        torch="`torch.optim.Adamax`: the step is lr / (1 - beta1^t) times m / u.",
+        naive_failure=(
+            "The first step is {first_step_ratio:.3g} times torch's (1 - beta1), and the runs part: after 10 "
+            "steps at lr 2e-3 on the document's data the weights are {weight_gap_10:.3g} apart."),
+        fix=("Put the correction in the learning rate: `optim.Adamax(learning_rate=lambda step: lr / (1 - b1 ** "
+             "(step + 1)))` (MLX calls a schedule with the step count before the update)."),
+        reference=("mlx.optimizers.Adamax", "torch.optim.Adamax"),
+        measured=(
+            Measurement("first_step_ratio", 0.0999998, "|first MLX step| / |first torch step| of fc2.bias, lr 2e-3", rel=1e-3),
+            Measurement("weight_gap_10", 0.0117284, "max |MLX - torch| over SimpleNN's weights after 10 steps, document's data"),
+        ),
+    ),
+    entry(
+        "clip-grad-norm-returns", section="optimizer", seed_defect=False, kind="silent",
+        title="`optim.clip_grad_norm` returns the clipped gradients; it does not clip in place",
+        mlx="`clipped, norm = optim.clip_grad_norm(grads, max_norm)`: a new tree and the norm before clipping.",
+        torch="`torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)` scales every `.grad` in place and "
+              "returns the norm.",
+        naive_failure=(
+            "Called as torch's is, for its effect, it changes nothing: on the document's data the gradient norm is "
+            "{first_norm:.3g} against a limit of 0.05, and the unclipped first SGD step is {first_step_ratio:.3g} "
+            "times torch's clipped one."),
+        fix="`grads, _ = optim.clip_grad_norm(grads, max_norm)`, then `optimizer.update(model, grads)`.",
+        reference=("mlx.optimizers.clip_grad_norm", "torch.nn.utils.clip_grad_norm_"),
+        measured=(
+            Measurement("first_norm", 0.462587, "torch's clip_grad_norm_ return value at the initial weights, document's data"),
+            Measurement("first_step_ratio", 9.25177, "|first MLX step| / |first torch step| of fc2.bias, SGD lr 0.5, max_norm 0.05"),
+        ),
+    ),
+    entry(
+        "schedule-per-update", section="optimizer", seed_defect=False, kind="silent",
+        title="An MLX schedule advances with every update; torch's schedulers step when you call them (per epoch)",
+        mlx=("`optim.SGD(learning_rate=optim.cosine_decay(lr, decay_steps))`: the schedule is evaluated at the "
+             "optimizer's step count, which every `update` increments."),
+        torch="`CosineAnnealingLR(opt, T_max=epochs)` changes the rate when `scheduler.step()` is called, usually once an epoch.",
+        naive_failure=(
+            "`decay_steps=epochs` copied from `T_max=epochs` decays within the first epoch: with 8 batches an epoch "
+            "over 10 epochs, the second epoch runs at {naive_lr_epoch_2:.3g} instead of torch's {torch_lr_epoch_2:.3g}, "
+            "and the rate is zero from the eleventh update on."),
+        fix=("Count in updates (`decay_steps=epochs * batches_per_epoch`, a different, smooth schedule), or read "
+             "the schedule once an epoch: `optimizer.learning_rate = schedule(epoch)`, which is torch's."),
+        reference=("mlx.optimizers.cosine_decay", "torch.optim.lr_scheduler.CosineAnnealingLR"),
+        measured=(
+            Measurement("naive_lr_epoch_2", 0.00954915, "MLX's rate at the first update of epoch 2, decay_steps=10, lr 0.1", rel=1e-4),
+            Measurement("torch_lr_epoch_2", 0.0975528, "torch CosineAnnealingLR(T_max=10)'s rate in epoch 2", rel=1e-4),
+        ),
+    ),
 )

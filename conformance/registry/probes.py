@@ -184,6 +184,63 @@ def _no_plateau():
     return not hasattr(optim, "ReduceLROnPlateau")
 
 
+@probe("adam-weight-decay")
+def _adam_no_weight_decay():
+    import mlx.optimizers as optim
+
+    return "weight_decay" not in inspect.signature(optim.Adam).parameters
+
+
+def _first_update(optimizer, gradient: float = 1.0) -> float:
+    """The change one update makes to a parameter at 0 fed ``gradient``."""
+    mx = _mx()
+    return optimizer.apply_gradients({"w": mx.array([gradient])}, {"w": mx.array([0.0])})["w"].item()
+
+
+@probe("sgd-dampening-first-step")
+def _sgd_damped_first_step():
+    import mlx.optimizers as optim
+
+    step = _first_update(optim.SGD(learning_rate=1.0, momentum=0.9, dampening=0.5))
+    return abs(step + 0.5) < 1e-6  # torch's first step is -1: the buffer starts as the gradient
+
+
+@probe("adagrad-eps")
+def _adagrad_eps():
+    import mlx.optimizers as optim
+
+    return _default(optim.Adagrad, "eps") != 1e-10
+
+
+@probe("adamax-bias-correction")
+def _adamax_uncorrected():
+    import mlx.optimizers as optim
+
+    return abs(_first_update(optim.Adamax(learning_rate=1.0)) + 0.1) < 1e-6  # torch's: -1
+
+
+@probe("clip-grad-norm-returns")
+def _clip_returns():
+    import mlx.optimizers as optim
+
+    mx = _mx()
+    grads = {"w": mx.array([3.0, 4.0])}
+    result = optim.clip_grad_norm(grads, 1.0)
+    return isinstance(result, tuple) and grads["w"].tolist() == [3.0, 4.0]
+
+
+@probe("schedule-per-update")
+def _schedule_per_update():
+    import mlx.optimizers as optim
+
+    opt = optim.SGD(learning_rate=optim.step_decay(1.0, 0.5, 1))
+    rates = []
+    for _ in range(3):
+        _first_update(opt)
+        rates.append(opt.learning_rate.item())
+    return rates == [1.0, 0.5, 0.25]
+
+
 # ---------------------------------------------------------------------------------- training loop
 
 

@@ -65,7 +65,7 @@ def measured(entry_id: str, key: str, observed) -> float:
             f.write(json.dumps({"entry": entry_id, "key": key, "observed": value, "registered": m.value}) + "\n")
         return value  # measuring mode: record, do not judge
     assert m.agrees(value), (
-        f"{entry_id}: {key} measures {value:.6g} now, but conformance/registry.py says {m.allowed()} "
+        f"{entry_id}: {key} measures {value:.6g} now, but conformance/registry/ says {m.allowed()} "
         f"({m.how}); if the change is real, update the registry and re-render the guide")
     return value
 

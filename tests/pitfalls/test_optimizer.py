@@ -7,16 +7,19 @@ import inspect
 import math
 
 import mlx.core as mx
+import mlx.nn as nn
 import mlx.optimizers as optim
-from mlx.utils import tree_flatten
+from mlx.utils import tree_flatten, tree_map
 import numpy as np
 import pytest
 import torch
+from torch import nn as tnn
 
 from conformance.compare import assert_close, compare
-from mlx_reference import optim as MO
-from reference_torch import optim as TO
-from .helpers import LR, RECORD, WEIGHTS, assert_trajectory, demonstrates, measured, mlx_model, mlx_run, run_seed, seed_line, torch_loss_at, torch_model, torch_run
+from mlx_reference import loss as ML, model as MM, optim as MO
+from reference_torch import loss as TL, model as TM, optim as TO
+from .helpers import (DOC, LR, RECORD, WEIGHTS, assert_trajectory, demonstrates, m_, measured, mlx_model, mlx_run, run_seed,
+                      seed_line, t_, torch_loss_at, torch_model, torch_run)
 
 
 @demonstrates("seed-import-mlx-optim")
@@ -158,3 +161,194 @@ def test_reduce_lr_on_plateau_missing():
         assert len(set(t_lrs)) > 1, f"ReduceLROnPlateau({cfg}) never reduced: the case shows nothing"
 
 
+
+
+# --------------------------------------------------------------------------------------------
+# Optimizers other than the document's Adam: both sides fed the document's full batch
+
+
+def _mlx_steps(optimizer, steps: int, transform=None):
+    """``steps`` full-batch updates of SimpleNN by ``optimizer``; ``transform(grads, model)`` edits the
+    gradients before the update. Returns the losses and the weights at RECORD."""
+    model = mlx_model()
+    value_and_grad = nn.value_and_grad(model, ML.loss_fn)
+    X, y = (m_(a) for a in DOC["train"])
+    losses, weights = [], {}
+    for s in range(1, steps + 1):
+        loss, grads = value_and_grad(model, X, y)
+        if transform is not None:
+            grads = transform(grads, model)
+        optimizer.update(model, grads)
+        mx.eval(loss, model.parameters(), optimizer.state)
+        losses.append(loss.item())
+        if s in RECORD:
+            weights[s] = MM.export_weights(model)
+    return losses, weights
+
+
+def _torch_steps(make_optimizer, steps: int, before_step=None):
+    """The same in torch: ``make_optimizer(parameters)``; ``before_step(model)`` runs after backward."""
+    model = torch_model()
+    opt = make_optimizer(model.parameters())
+    X, y = (t_(a) for a in DOC["train"])
+    losses, weights = [], {}
+    for s in range(1, steps + 1):
+        opt.zero_grad()
+        loss = TL.loss_fn(model, X, y)
+        loss.backward()
+        if before_step is not None:
+            before_step(model)
+        opt.step()
+        losses.append(loss.item())
+        if s in RECORD:
+            weights[s] = TM.export_weights(model)
+    return losses, weights
+
+
+def _assert_same_run(mlx_result, torch_result, lr: float, what: str, steps: int) -> None:
+    (m_losses, m_weights), (t_losses, t_weights) = mlx_result, torch_result
+    for k in range(1, steps + 1):
+        assert_close(m_losses[k - 1], t_losses[k - 1], path=f"{what}: loss at step {k}", kind="trajectory",
+                     scale=lr, step=k)
+    for k in (r for r in RECORD if r <= steps):
+        for key in WEIGHTS:
+            assert_close(m_weights[k][key], t_weights[k][key], path=f"{what}: {key} after {k} steps",
+                         kind="trajectory", scale=lr, step=k)
+
+
+def _step_size(weights: dict, key: str = "fc2.bias") -> float:
+    return float(np.abs(weights[1][key] - WEIGHTS[key]).max())
+
+
+@demonstrates("adam-weight-decay")
+def test_adam_weight_decay():
+    wd = 0.1
+    with pytest.raises(TypeError, match="weight_decay"):
+        optim.Adam(learning_rate=1e-3, weight_decay=wd)
+    t_run = _torch_steps(lambda p: torch.optim.Adam(p, lr=1e-3, weight_decay=wd), 10)
+    naive = _mlx_steps(optim.AdamW(learning_rate=1e-3, weight_decay=wd, bias_correction=True), 10)
+    gap = max(np.abs(naive[1][10][k] - t_run[1][10][k]).max() for k in WEIGHTS)
+    measured("adam-weight-decay", "weight_gap_10", gap)
+    measured("adam-weight-decay", "update_gap_share", gap / (10 * 1e-3))
+    assert not compare(naive[1][10]["fc1.weight"], t_run[1][10]["fc1.weight"], path="AdamW for Adam(weight_decay)",
+                       kind="trajectory", scale=1e-3, step=10).passed
+    assert optim.AdamW(learning_rate=1e-3).weight_decay == torch.optim.AdamW([torch.zeros(1)]).defaults["weight_decay"]
+
+    def l2(grads, model):  # torch's coupled decay: the penalty's gradient added before Adam sees it
+        return tree_map(lambda g, p: g + wd * p, grads, model.trainable_parameters())
+
+    fixed = _mlx_steps(optim.Adam(learning_rate=1e-3, bias_correction=True), 10, transform=l2)
+    _assert_same_run(fixed, t_run, 1e-3, "Adam + wd * p in the gradient", 10)
+
+
+@demonstrates("sgd-dampening-first-step")
+def test_sgd_dampening_first_step():
+    lr, momentum, dampening = 0.1, 0.9, 0.5
+    t_run = _torch_steps(lambda p: torch.optim.SGD(p, lr=lr, momentum=momentum, dampening=dampening), 10)
+    naive = _mlx_steps(optim.SGD(learning_rate=lr, momentum=momentum, dampening=dampening), 10)
+    measured("sgd-dampening-first-step", "first_step_ratio", _step_size(naive[1]) / _step_size(t_run[1]))
+    measured("sgd-dampening-first-step", "loss_gap_10", abs(naive[0][-1] - t_run[0][-1]))
+    assert not compare(naive[0][-1], t_run[0][-1], path="loss after 10 SGD steps", kind="trajectory", scale=lr,
+                       step=10).passed
+
+    opt = optim.SGD(learning_rate=lr, momentum=momentum, dampening=0.0)
+
+    def undamped_first(grads, model):  # torch's buffer starts as the first gradient itself
+        if int(opt.step.item()) >= 1:  # from the second update on (the step count is read before it)
+            opt.dampening = dampening
+        return grads
+
+    _assert_same_run(_mlx_steps(opt, 10, transform=undamped_first), t_run, lr, "SGD, first step undamped", 10)
+
+
+@demonstrates("adagrad-eps")
+def test_adagrad_eps():
+    assert inspect.signature(optim.Adagrad).parameters["eps"].default == 1e-8
+    assert torch.optim.Adagrad([torch.zeros(1)]).defaults["eps"] == 1e-10
+    g = np.array([1e-10, 1e-9, 1e-8, 1e-7, 1e-3, 1.0], dtype=np.float32)  # gradients of rarely used weights
+    p = np.zeros_like(g)
+
+    def mlx_step(opt):
+        return np.array(opt.apply_gradients({"w": m_(g)}, {"w": m_(p)})["w"])
+
+    tp = t_(p).requires_grad_()
+    t_opt = torch.optim.Adagrad([tp], lr=0.01)
+    tp.grad = t_(g)
+    t_opt.step()
+    torch_step = tp.detach().numpy()
+    naive = mlx_step(optim.Adagrad(learning_rate=0.01))
+    measured("adagrad-eps", "step_ratio_1e8", naive[2] / torch_step[2])
+    measured("adagrad-eps", "step_ratio_1e9", naive[1] / torch_step[1])
+    assert_close(naive[4:], torch_step[4:], path="Adagrad's first step, large gradients", kind="trajectory",
+                 scale=0.01, step=1)
+
+    assert_close(mlx_step(optim.Adagrad(learning_rate=0.01, eps=1e-10)), torch_step, path="Adagrad(eps=1e-10)",
+                 kind="trajectory", scale=0.01, step=1)
+    t_run = _torch_steps(lambda ps: torch.optim.Adagrad(ps, lr=0.01), 10)
+    _assert_same_run(_mlx_steps(optim.Adagrad(learning_rate=0.01, eps=1e-10), 10), t_run, 0.01, "Adagrad", 10)
+
+
+@demonstrates("adamax-bias-correction")
+def test_adamax_bias_correction():
+    lr, b1 = 2e-3, 0.9
+    assert "bias_correction" not in inspect.signature(optim.Adamax).parameters
+    t_run = _torch_steps(lambda p: torch.optim.Adamax(p, lr=lr), 10)
+    naive = _mlx_steps(optim.Adamax(learning_rate=lr), 10)
+    measured("adamax-bias-correction", "first_step_ratio", _step_size(naive[1]) / _step_size(t_run[1]))
+    measured("adamax-bias-correction", "weight_gap_10", max(np.abs(naive[1][10][k] - t_run[1][10][k]).max() for k in WEIGHTS))
+
+    # MLX evaluates a schedule at the step count before the update: step 0 for the first one
+    corrected = optim.Adamax(learning_rate=lambda step: lr / (1 - b1 ** (step + 1)))
+    _assert_same_run(_mlx_steps(corrected, 10), t_run, lr, "Adamax, bias-corrected by its schedule", 10)
+
+
+@demonstrates("clip-grad-norm-returns")
+def test_clip_grad_norm_returns():
+    lr, max_norm = 0.5, 0.05
+
+    def clip_in_place(grads, model):  # torch's clip_grad_norm_ habit: call it, keep the gradients
+        optim.clip_grad_norm(grads, max_norm)
+        return grads
+
+    def clip(grads, model):
+        return optim.clip_grad_norm(grads, max_norm)[0]
+
+    norms = []
+    t_run = _torch_steps(lambda p: torch.optim.SGD(p, lr=lr), 10,
+                         before_step=lambda m: norms.append(tnn.utils.clip_grad_norm_(m.parameters(), max_norm).item()))
+    naive = _mlx_steps(optim.SGD(learning_rate=lr), 10, transform=clip_in_place)
+    measured("clip-grad-norm-returns", "first_norm", norms[0])
+    measured("clip-grad-norm-returns", "first_step_ratio", _step_size(naive[1]) / _step_size(t_run[1]))
+    model = mlx_model()
+    _, norm = optim.clip_grad_norm(nn.value_and_grad(model, ML.loss_fn)(model, *(m_(a) for a in DOC["train"]))[1],
+                                   max_norm)
+    assert_close(norm.item(), norms[0], path="gradient norm before clipping", kind="gradient", scale=norms[0])
+
+    _assert_same_run(_mlx_steps(optim.SGD(learning_rate=lr), 10, transform=clip), t_run, lr,
+                     "SGD on clip_grad_norm's returned gradients", 10)
+
+
+@demonstrates("schedule-per-update")
+def test_schedule_per_update():
+    lr, epochs, batches = 0.1, 10, 8
+    t_opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr)
+    t_sched = torch.optim.lr_scheduler.CosineAnnealingLR(t_opt, T_max=epochs)
+    naive = optim.SGD(learning_rate=optim.cosine_decay(lr, decay_steps=epochs))
+    per_epoch = optim.cosine_decay(lr, decay_steps=epochs)
+    fixed = optim.SGD(learning_rate=lr)
+    params, grads = {"w": mx.zeros(1)}, {"w": mx.zeros(1)}
+    torch_lrs, naive_lrs, fixed_lrs = [], [], []
+    for epoch in range(epochs):
+        fixed.learning_rate = per_epoch(epoch)  # the schedule read once an epoch, as torch steps it
+        for _ in range(batches):
+            torch_lrs.append(t_opt.param_groups[0]["lr"])
+            naive.apply_gradients(grads, params)
+            fixed.apply_gradients(grads, params)
+            naive_lrs.append(naive.learning_rate.item())
+            fixed_lrs.append(fixed.learning_rate.item())
+            t_opt.step()
+        t_sched.step()
+    measured("schedule-per-update", "naive_lr_epoch_2", naive_lrs[batches])
+    measured("schedule-per-update", "torch_lr_epoch_2", torch_lrs[batches])
+    assert naive_lrs[epochs] == 0.0  # decayed to zero by the eleventh update
+    assert_close(fixed_lrs, torch_lrs, path="learning rate at every update", kind="optimizer_state")
