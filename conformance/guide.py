@@ -136,7 +136,10 @@ def signature(dotted: str) -> str:
 def _module_file(dotted: str) -> str | None:
     """The repository path of the file defining ``dotted`` (None for objects from other packages)."""
     obj = inspect.unwrap(resolve(dotted))
-    path = Path(obj.__file__ if inspect.ismodule(obj) else inspect.getsourcefile(obj)).resolve()
+    try:
+        path = Path(obj.__file__ if inspect.ismodule(obj) else inspect.getsourcefile(obj)).resolve()
+    except TypeError:  # compiled (MLX's core functions) or not a function at all (mx.random.state)
+        return None
     if not path.is_relative_to(ROOT) or "site-packages" in path.parts:  # e.g. torch in a .venv inside the repo
         return None
     return path.relative_to(ROOT).as_posix()
@@ -148,7 +151,8 @@ def _link(dotted: str) -> str:
     path = _module_file(dotted)
     if path is None:
         obj = resolve(dotted)
-        return f"`{dotted}` (= `{obj.__module__}.{obj.__qualname__}`)"
+        where = f"{getattr(obj, '__module__', None)}.{getattr(obj, '__qualname__', None)}"
+        return f"`{dotted}`" if "None" in where or where == dotted else f"`{dotted}` (= `{where}`)"
     return f"[`{dotted}`](../{path})"
 
 

@@ -85,6 +85,20 @@ ENTRIES = (
     ),
     # ---------------------------------------------------------------- 2. the model
     entry(
+        "python-int-int32", section="data", seed_defect=False, kind="silent",
+        title="Python integers become int32 in MLX (int64 in torch), and int32 arithmetic wraps",
+        mlx=("`mx.array(3)`, `mx.array([1, 2])` and `mx.arange(n)` are int32; a Python int combined with an int32 "
+             "array stays int32. (numpy's int64 arrays stay int64.)"),
+        torch="`torch.tensor(3)` and `torch.arange(n)` are int64.",
+        naive_failure=(
+            "Index arithmetic past 2^31 wraps without an error: the flat index of the last element of a 50 000 x "
+            "50 000 table, `mx.array(49_999) * 50_000 + 49_999`, is {wrapped_index:.0f} in MLX and 2 499 999 999 "
+            "in torch."),
+        fix="Say `dtype=mx.int64` where indices or counts can pass 2^31 (`mx.arange(n, dtype=mx.int64)`), or build them in numpy.",
+        reference=("mlx.core.arange",),
+        measured=(Measurement("wrapped_index", -1794967297, "mx.array(49_999) * 50_000 + 49_999 (int32)", rel=0.0),),
+    ),
+    entry(
         "seed-forward-not-called", section="model", seed_defect=True, kind="error",
         title="`forward` is never called: MLX modules are called through `__call__`",
         seed_lines=("def forward(self, x):",),
@@ -108,5 +122,29 @@ ENTRIES = (
         measured=(Measurement("overhead_us", 2.8,
                               "mean time of `nn.ReLU()(x)` minus `nn.relu(x)` over 2000 calls on a (4, 10) array "
                               "(2-core Linux CPU, mlx 0.32.4)", timing=True),),
+    ),
+    entry(
+        "module-parameter-registration", section="model", seed_defect=False, kind="silent",
+        title="What is a parameter: public arrays in lists, dicts and Modules, and nothing else",
+        mlx=("A Module's parameters are its public `mx.array` attributes, and those inside lists, dicts and child "
+             "Modules: an attribute named `_x`, a tuple of layers or any other container hides them; every public "
+             "array trains, buffers included, unless frozen (`module.freeze(keys=[...])`)."),
+        torch=("`nn.Parameter`s and the parameters of registered submodules train, whatever their names "
+               "(`ModuleList` for lists of layers); `register_buffer` state is saved but not trained."),
+        naive_failure=(
+            "A torch module with a `ModuleList`, a private `_temperature` parameter and a `centre` buffer, ported "
+            "line by line (a tuple, `_temperature`, a plain `centre`), trains {naive_trained:.0f} numbers instead of "
+            "torch's {torch_trained:.0f}: the layers and the temperature never move (nor are they saved by "
+            "`save_weights`), and the buffer, meant to stay fixed, drifts by {buffer_drift:.3g} in 10 Adam steps."),
+        fix=("Lists (or dicts) for layers, public names for what trains, and `self.freeze(keys=[\"centre\"], "
+             "recurse=False)` for buffers; check `tree_flatten(model.trainable_parameters())` against torch's "
+             "`named_parameters()`."),
+        reference=("mlx.nn.Module.trainable_parameters", "mlx.nn.Module.freeze"),
+        measured=(
+            Measurement("naive_trained", 2, "numbers in the naive port's trainable_parameters()", rel=0.0),
+            Measurement("torch_trained", 18, "numbers in torch's parameters()", rel=0.0),
+            Measurement("buffer_drift", 0.0987493, "max |centre after 10 Adam steps (lr 1e-2, bias-corrected) - its initial "
+                        "value|, document's data"),
+        ),
     ),
 )

@@ -99,6 +99,60 @@ ENTRIES = (
         ),
     ),
     entry(
+        "compile-dropout-random-state", section="training", seed_defect=False, kind="silent",
+        title="`mx.compile` of a step with Dropout: without the random state as input and output, the mask never changes",
+        mlx=("A compiled function captures the random state it reads as a constant unless `mx.random.state` is among "
+             "its `inputs` and `outputs`: every call then draws the same random numbers."),
+        torch="Dropout draws a fresh mask every call, compiled or not (the generator's state lives outside the graph).",
+        naive_failure=(
+            "The step compiled with `inputs=outputs=[model.state, optimizer.state]` (enough for a model without "
+            "randomness, see compiled-step-state) drops the same units in every call: {same_mask_share:.0%} of 9 "
+            "later calls repeat the first call's mask. Training sees one fixed sub-network, not dropout."),
+        fix="`state = [model.state, optimizer.state, mx.random.state]`, then `partial(mx.compile, inputs=state, outputs=state)`.",
+        reference=("mlx.core.random.state", "mlx.core.compile"),
+        measured=(Measurement("same_mask_share", 1.0, "share of 9 calls of the compiled Dropout(0.5) whose mask equals the "
+                              "first call's, compiled with the model's state only", rel=0.0),),
+    ),
+    entry(
+        "compile-retrace-per-shape", section="training", seed_defect=False, kind="performance",
+        title="A compiled step is traced again for every new input shape (the last, partial batch)",
+        mlx=("`mx.compile` specialises to the shapes and dtypes of its inputs: a new shape traces the function again "
+             "and compiles new kernels (on the CPU, with a C++ compiler: see compile-jit-cpu); each shape is cached."),
+        torch="Eager torch has nothing to retrace (`torch.compile` marks a dimension dynamic after its first change).",
+        naive_failure=(
+            "Minibatches of 4 over 10 rows end with a batch of 2: {shapes:.0f} shapes, {traces:.0f} traces in 3 "
+            "epochs. The results are right; the cost is one trace and kernel build per shape, which an epoch of "
+            "variable-length sequences pays for every distinct length."),
+        fix=("Give the step one shape: pad the last batch and mask the padding out of the loss (the mean over the "
+             "rows that count), or drop it. `shapeless=True` is no fix for layers with a bias: see "
+             "compile-shapeless-linear."),
+        reference=("mlx.core.compile",),
+        measured=(
+            Measurement("traces", 2, "traces of the compiled step over 3 epochs of batches 4, 4, 2 "
+                        "(synthetic_dataset(10, seed=3))", rel=0.0),
+            Measurement("shapes", 2, "distinct batch shapes in that epoch", rel=0.0),
+        ),
+    ),
+    entry(
+        "compile-shapeless-linear", section="training", seed_defect=False, kind="silent",
+        title="`mx.compile(shapeless=True)` with `nn.Linear`: wrong results, or a crash, once the batch size changes",
+        mlx=("`shapeless=True` replays the traced graph for new shapes; the matmul-with-bias that `nn.Linear` uses "
+             "(`mx.addmm`) keeps shapes from the trace, so a batch larger than the traced one computes wrong "
+             "values and can corrupt memory (`free(): invalid next size`, segmentation faults)."),
+        torch="`torch.compile(dynamic=True)` computes the same as eager for every batch size.",
+        naive_failure=(
+            "A Linear layer compiled shapeless with a batch of 4 and called with 8 returns wrong outputs and wrong "
+            "weight gradients (read from memory the kernel should not read, so they change from run to run), or "
+            "the process dies; a training step compiled this way trains on garbage without an error."),
+        fix=("Compile shape-specialised (the default: one trace per batch shape, see compile-retrace-per-shape), "
+             "pad to one shape, or write the layer as `x @ W.T + b` (matmul and add replay correctly)."),
+        reference=("mlx.core.compile", "mlx.core.addmm", "mlx.nn.Linear"),
+        mlx_versions=">=0.31.2",
+        history=("Before 0.31.2 the same call raises `ValueError: [Primitive::output_shapes] AddMM cannot infer output "
+                 "shapes`; 0.31.2 gave `AddMM` its shape inference (ml-explore/mlx#3262), after which it runs and "
+                 "computes wrong values (seen on 0.32.0 and 0.32.4)"),
+    ),
+    entry(
         "torch-numpy-shares-memory", section="training", seed_defect=False, kind="silent",
         title="`tensor.numpy()` shares memory; `np.array(mx_array)` copies",
         mlx="`np.array(a)` copies an MLX array (and MLX arrays are never changed in place anyway).",
@@ -237,5 +291,22 @@ ENTRIES = (
                        "confusion matrix) are never computed, and on one test row they are meaningless anyway."),
         fix="`classification_metrics(logits, targets)`: counts in the framework, ratios as scikit-learn defines them.",
         reference=("mlx_reference.metrics.classification_metrics", "reference_torch.metrics.classification_metrics"),
+    ),
+    entry(
+        "argmax-uint32", section="evaluation", seed_defect=False, kind="silent",
+        title="`argmax` returns uint32: subtracting from it wraps around",
+        mlx="`mx.argmax` / `mx.argmin` return uint32; a Python int subtracted from them stays uint32.",
+        torch="`torch.argmax` returns int64.",
+        naive_failure=(
+            "The signed distance of 5-class predictions from class 2, `mx.argmax(logits, 1) - 2`, is {wrapped:.0f} "
+            "for a prediction of class 0, and its mean over 64 samples {naive_mean:.3g} instead of torch's "
+            "{torch_mean:.3g}."),
+        fix="`mx.argmax(logits, axis=1).astype(mx.int32)` before any arithmetic.",
+        reference=("mlx.core.argmax",),
+        measured=(
+            Measurement("wrapped", 4294967294, "uint32 argmax(...) - 2 where argmax is 0", rel=0.0),
+            Measurement("naive_mean", 1610612736, "mean of argmax - 2 over 64 samples of 5 classes (seeded logits), as float32", rel=1e-4),
+            Measurement("torch_mean", 0.03125, "torch's mean of argmax - 2 on the same logits", rel=1e-4),
+        ),
     ),
 )

@@ -57,6 +57,30 @@ def _module_not_callable():
     return not callable(nn.Module())
 
 
+@probe("python-int-int32")
+def _python_int_int32():
+    mx = _mx()
+    wrapped = mx.array(49_999) * 50_000 + 49_999
+    return mx.array(3).dtype == mx.int32 and wrapped.item() < 0
+
+
+@probe("module-parameter-registration")
+def _hidden_parameters():
+    import mlx.nn as nn
+    from mlx.utils import tree_flatten
+
+    mx = _mx()
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = (nn.Linear(2, 2),)
+            self._scale = mx.array(1.0)
+            self.centre = mx.array([0.0, 0.0])
+
+    return [k for k, _ in tree_flatten(Net().trainable_parameters())] == ["centre"]
+
+
 # ---------------------------------------------------------------------------------- loss
 
 
@@ -251,6 +275,60 @@ def _no_zero_grad():
     return not hasattr(optim.Adam(learning_rate=1e-3), "zero_grad") and not hasattr(_mx().array(1.0), "backward")
 
 
+@probe("compile-dropout-random-state")
+def _compiled_dropout_fixed():
+    import mlx.nn as nn
+
+    mx = _mx()
+    dropout = nn.Dropout(0.5)
+    f = mx.compile(lambda x: dropout(x))
+    x = mx.ones((64,))
+    return mx.array_equal(f(x), f(x)).item()
+
+
+@probe("compile-retrace-per-shape")
+def _retrace_per_shape():
+    mx = _mx()
+    traces = []
+
+    def f(x):
+        traces.append(x.shape)
+        return x + 1
+
+    g = mx.compile(f)
+    for n in (4, 4, 2, 4):
+        mx.eval(g(mx.zeros((n,))))
+    return len(traces) == 2
+
+
+_SHAPELESS_PROBE = """
+import numpy as np, mlx.core as mx, mlx.nn as nn
+mx.set_default_device(mx.cpu)
+layer = nn.Linear(3, 2)
+mx.eval(layer.parameters())
+f = mx.compile(layer, shapeless=True)
+x = mx.array(np.random.default_rng(0).standard_normal((8, 3)).astype(np.float32))
+try:
+    mx.eval(f(mx.zeros((4, 3))))
+    print(float(np.abs(np.array(f(x)) - np.array(layer(x))).max()))
+except ValueError:
+    print("raises")
+"""
+
+
+@probe("compile-shapeless-linear")
+def _shapeless_linear_wrong():
+    import subprocess
+    import sys
+
+    # a process of its own: the behaviour probed corrupts memory
+    run = subprocess.run([sys.executable, "-c", _SHAPELESS_PROBE], capture_output=True, text=True, timeout=120)
+    if run.returncode != 0:
+        return True  # crashed
+    out = run.stdout.strip().splitlines()[-1]
+    return out != "raises" and float(out) > 1e-4
+
+
 @probe("seed-torch-no-grad")
 def _no_no_grad():
     return not hasattr(_mx(), "no_grad")
@@ -268,6 +346,12 @@ def _astype_int():
 @probe("seed-numpy-method")
 def _no_numpy_method():
     return not hasattr(_mx().array([1]), "numpy")
+
+
+@probe("argmax-uint32")
+def _argmax_uint32():
+    mx = _mx()
+    return mx.argmax(mx.array([1.0, 2.0])).dtype == mx.uint32
 
 
 # ---------------------------------------------------------------------------------- devices

@@ -108,3 +108,20 @@ def test_std_convention():
                      path=f"{name} standardized", kind="data", scale=scale, names=(name, "sklearn"))
 
 
+
+
+@demonstrates("python-int-int32")
+def test_python_int_int32():
+    assert mx.array(3).dtype == mx.int32 and mx.arange(5).dtype == mx.int32 and mx.array([1, 2]).dtype == mx.int32
+    assert torch.tensor(3).dtype == torch.int64 and torch.arange(5).dtype == torch.int64
+    row, n_cols, col = 49_999, 50_000, 49_999  # the last element of a 50 000 x 50 000 table, flattened
+    naive = mx.array(row) * n_cols + col
+    assert naive.dtype == mx.int32
+    measured("python-int-int32", "wrapped_index", naive.item())
+    expected = (torch.tensor(row) * n_cols + col).item()
+    assert expected == row * n_cols + col
+
+    fixed = mx.array(row, dtype=mx.int64) * n_cols + col
+    assert_close(fixed.item(), expected, path="flat index in int64", kind="decision")
+    from_numpy = mx.array(np.array([row])) * n_cols + col  # numpy's int64 stays int64
+    assert_close(from_numpy.item(), expected, path="flat index from numpy int64", kind="decision")

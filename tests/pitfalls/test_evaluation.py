@@ -89,3 +89,22 @@ def test_seed_precision_recall_missing():
     assert metrics == TMET.classification_metrics(t_(z), t_(y))
 
 
+
+
+@demonstrates("argmax-uint32")
+def test_argmax_uint32():
+    rng = np.random.default_rng(8)
+    logits = rng.normal(0, 1, (64, 5)).astype(np.float32)
+    pred, t_pred = mx.argmax(m_(logits), axis=1), torch.argmax(t_(logits), dim=1)
+    assert pred.dtype == mx.uint32 and t_pred.dtype == torch.int64
+    np.testing.assert_array_equal(np.array(pred), t_pred.numpy())  # the same classes
+    grade = 2  # how far each prediction is from class 2 (an ordinal label), in each framework
+    naive = pred - grade
+    measured("argmax-uint32", "wrapped", np.array(naive)[np.array(pred) == 0][0])
+    measured("argmax-uint32", "naive_mean", mx.mean(naive.astype(mx.float32)).item())
+    expected = (t_pred - grade).float().mean().item()
+    measured("argmax-uint32", "torch_mean", expected)
+
+    fixed = mx.argmax(m_(logits), axis=1).astype(mx.int32) - grade
+    assert_close(mx.mean(fixed.astype(mx.float32)).item(), expected, path="mean signed distance", kind="metric")
+    np.testing.assert_array_equal(np.array(fixed), (t_pred - grade).numpy())

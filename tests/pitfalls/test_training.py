@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import textwrap
 import time
+from functools import partial
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -14,8 +16,11 @@ import mlx.optimizers as optim
 from mlx.utils import tree_flatten
 import numpy as np
 import pytest
+import torch
+from torch import nn as tnn
 
 from conformance.compare import assert_close, compare
+from conformance.data import synthetic_dataset
 from mlx_reference import data as MD, loss as ML, model as MM, optim as MO, train as MT
 from reference_torch import data as TD, loss as TL, optim as TO
 from .helpers import DOC, LR, WEIGHTS, assert_trajectory, demonstrates, leaves, m_, measured, mlx_model, mlx_run, pending_operations, run_seed, seed_line, t_, torch_loss_at, torch_model, torch_run
@@ -196,3 +201,157 @@ def test_torch_numpy_shares_memory():
                  kind="trajectory", scale=LR, step=10)
 
 
+
+
+# --------------------------------------------------------------------------------------------
+# mx.compile beyond the document's full batch: random state, and batches of changing shape
+
+
+@demonstrates("compile-dropout-random-state")
+def test_compile_dropout_random_state():
+    model = nn.Sequential(nn.Linear(4, 64), nn.Dropout(0.5))
+    mx.eval(model.parameters())
+    x = mx.ones((1, 4))
+    h = model.layers[0](x)
+
+    def masks(fn, calls=10):
+        return [np.array(fn(x)) != 0 for _ in range(calls)]
+
+    state = [model.state]
+    naive = masks(partial(mx.compile, inputs=state, outputs=state)(lambda v: model(v)))
+    same = measured("compile-dropout-random-state", "same_mask_share",
+                    np.mean([(m == naive[0]).all() for m in naive[1:]]))
+    assert same == 1.0
+    eager = masks(lambda v: model(v))
+    assert not all((m == eager[0]).all() for m in eager[1:])
+
+    state = [model.state, mx.random.state]
+    fixed = masks(partial(mx.compile, inputs=state, outputs=state)(lambda v: model(v)))
+    assert not any((m == fixed[0]).all() for m in fixed[1:])
+    kept = np.mean(fixed)
+    assert 0.4 < kept < 0.6, f"kept {kept:.2f} of the units, expected about 0.5"
+    # what the kept units hold: x / (1 - p), as torch's Dropout scales them
+    out = np.array(partial(mx.compile, inputs=state, outputs=state)(lambda v: model(v))(x))
+    t_out = tnn.Dropout(0.5).train()(torch.tensor(np.array(h)))
+    t_kept = t_out.numpy() != 0
+    assert_close(out[out != 0] / np.array(h)[out != 0], np.full((out != 0).sum(), 2.0, np.float32),
+                 path="MLX Dropout: kept / input", kind="decision", names=("mlx", "1/(1-p)"))
+    assert_close(t_out.numpy()[t_kept] / np.array(h)[t_kept], np.full(t_kept.sum(), 2.0, np.float32),
+                 path="torch Dropout: kept / input", kind="decision", names=("torch", "1/(1-p)"))
+
+
+def _batches(n_rows: int = 10, batch: int = 4):
+    """The rows of synthetic_dataset(n_rows) in batches of ``batch`` (the last one partial)."""
+    ds = synthetic_dataset(n_rows, seed=3)
+    X = ((ds.X - ds.X.mean(0)) / ds.X.std(0)).astype(np.float32)
+    y = ds.y.astype(np.float32)
+    return [(X[i:i + batch], y[i:i + batch]) for i in range(0, n_rows, batch)]
+
+
+def _torch_epochs(batches, epochs: int) -> list[float]:
+    model = torch_model()
+    opt = TO.make_adam(model, LR)
+    losses = []
+    for _ in range(epochs):
+        for X, y in batches:
+            opt.zero_grad()
+            loss = TL.loss_fn(model, t_(X), t_(y))
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+    return losses
+
+
+def _masked_loss(model, X, y, keep):
+    """Mean BCE over the rows ``keep`` marks: padding rows count for nothing."""
+    per_row = nn.losses.binary_cross_entropy(model(X), y, reduction="none")
+    return mx.sum(per_row * keep) / mx.sum(keep)
+
+
+@demonstrates("compile-retrace-per-shape")
+def test_compile_retrace_per_shape():
+    batches, epochs, size = _batches(), 3, 4
+    traced = []
+
+    def run(pad: bool) -> list[float]:
+        model = mlx_model()
+        opt = MO.make_adam(model, LR)
+        value_and_grad = nn.value_and_grad(model, _masked_loss)
+        state = [model.state, opt.state]
+
+        @partial(mx.compile, inputs=state, outputs=state)
+        def step(X, y, keep):
+            traced.append(X.shape)  # runs only while tracing
+            loss, grads = value_and_grad(model, X, y, keep)
+            opt.update(model, grads)
+            return loss
+
+        losses = []
+        for _ in range(epochs):
+            for X, y in batches:
+                keep = np.ones(len(y), np.float32)
+                if pad and len(y) < size:
+                    fill = size - len(y)
+                    X, y, keep = (np.concatenate([a, np.zeros((fill, *a.shape[1:]), np.float32)]) for a in (X, y, keep))
+                loss = step(m_(X), m_(y), m_(keep))
+                mx.eval(loss, model.parameters(), opt.state)
+                losses.append(loss.item())
+        return losses
+
+    unpadded = run(pad=False)
+    measured("compile-retrace-per-shape", "traces", len(traced))
+    measured("compile-retrace-per-shape", "shapes", len({len(y) for _, y in batches}))
+    torch_losses = _torch_epochs(batches, epochs)
+    assert_trajectory(unpadded, torch_losses, "compiled step, partial last batch")  # right, but traced twice
+
+    traced.clear()
+    padded = run(pad=True)
+    assert len(traced) == 1
+    assert_trajectory(padded, torch_losses, "compiled step, last batch padded and masked")
+
+
+_SHAPELESS_SCRIPT = textwrap.dedent("""
+    import json
+    import numpy as np, mlx.core as mx, mlx.nn as nn
+    mx.set_default_device(mx.cpu)
+    rng = np.random.default_rng(0)
+    layer = nn.Linear(3, 2)
+    mx.eval(layer.parameters())
+    grad = lambda x: nn.value_and_grad(layer, lambda m, v: mx.sum(m(v) ** 2))(layer, x)[1]["weight"]
+    out = {}
+    for name, fn in (("forward", layer), ("gradient", grad)):
+        compiled = mx.compile(fn, shapeless=True)
+        gaps = []
+        for n in (4, 8):  # traced with a batch of 4, then called with 8
+            x = mx.array(rng.standard_normal((n, 3)).astype(np.float32))
+            try:
+                gaps.append(float(np.abs(np.array(fn(x)) - np.array(compiled(x))).max()))
+            except ValueError as e:
+                gaps.append(str(e))
+        out[name] = gaps
+    print(json.dumps(out))
+""")
+
+
+@demonstrates("compile-shapeless-linear")
+def test_compile_shapeless_linear():
+    # in a process of its own: the wrong shapes corrupt memory, and the process may crash
+    run = subprocess.run([sys.executable, "-c", _SHAPELESS_SCRIPT], capture_output=True, text=True, timeout=120)
+    if run.returncode == 0:
+        gaps = json.loads(run.stdout.strip().splitlines()[-1])
+        assert gaps["forward"][0] == 0.0 and gaps["gradient"][0] == 0.0, gaps  # right at the traced shape
+        assert gaps["forward"][1] > 1e-3 and gaps["gradient"][1] > 1e-3, f"shapeless Linear is right now: {gaps}"
+    else:
+        assert run.returncode < 0 or "free()" in run.stderr, run.stderr  # killed by a signal: the crash
+
+    batches, epochs = _batches(), 3
+    model = mlx_model()
+    opt = MO.make_adam(model, LR)
+    step = MT.make_train_step(model, opt, compiled=True)  # shape-specialised: one trace per batch shape
+    losses = []
+    for _ in range(epochs):
+        for X, y in batches:
+            loss = step(m_(X), m_(y))
+            mx.eval(loss, model.parameters(), opt.state)
+            losses.append(loss.item())
+    assert_trajectory(losses, _torch_epochs(batches, epochs), "shape-specialised compiled step")
