@@ -26,6 +26,7 @@ import argparse
 import re
 import sys
 from dataclasses import dataclass
+from functools import lru_cache
 
 _CLAUSE = re.compile(r"^(>=|<)(\d+(?:\.\d+)*)$")
 
@@ -100,24 +101,29 @@ def installed_version() -> str:
     return mx.__version__
 
 
-def check(version: str | None = None) -> list[Finding]:
-    """Run every probe against the installed MLX; ``version`` overrides the version the registered
-    ranges are read at (for tests of this module)."""
-    from . import ENTRIES
+@lru_cache(maxsize=1)
+def probe_results() -> dict[str, tuple[bool | None, str | None]]:
+    """Every probe's answer on the installed MLX (run once a process): id -> (result, error)."""
     from .probes import PROBES
 
-    version = version or installed_version()
-    findings = []
-    for e in ENTRIES:
-        probe = PROBES.get(e.id)
-        if probe is None:
-            continue
+    results = {}
+    for entry_id, probe in PROBES.items():
         try:
-            result, error = probe(), None
+            results[entry_id] = (probe(), None)
         except Exception as exc:  # noqa: BLE001 - a probe that breaks is itself a finding
-            result, error = None, f"{type(exc).__name__}: {exc}"
-        findings.append(Finding(e.id, e.mlx_versions, applies(e.mlx_versions, version), result, error))
-    return findings
+            results[entry_id] = (None, f"{type(exc).__name__}: {exc}")
+    return results
+
+
+def check(version: str | None = None) -> list[Finding]:
+    """Every probe's answer on the installed MLX set against the registered versions; ``version``
+    overrides the version the ranges are read at (for tests of this module)."""
+    from . import ENTRIES
+
+    version = version or installed_version()
+    results = probe_results()
+    return [Finding(e.id, e.mlx_versions, applies(e.mlx_versions, version), *results[e.id])
+            for e in ENTRIES if e.id in results]
 
 
 def main(argv: list[str] | None = None) -> int:
