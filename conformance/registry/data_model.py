@@ -59,7 +59,8 @@ ENTRIES = (
             "ported to torch stops at the first layer."),
         fix=("Choose the dtype explicitly, at conversion: `mx.array(x, dtype=mx.float32)` and "
              "`torch.as_tensor(x).to(torch.float32)` give bit-identical inputs (`to_array`). For float64 on MLX's "
-             "CPU give the dtype to `mx.array` itself: `mx.array(x).astype(mx.float64)` has already rounded to float32."),
+             "CPU give the dtype to `mx.array` itself: `mx.array(x).astype(mx.float64)` has already rounded to float32 (and "
+             "see float64-cpu-float32-accurate before using MLX's float64 as a reference)."),
         reference=("mlx_reference.data.to_array", "reference_torch.data.to_array"),
         measured=(Measurement("rounding", 2.42032e-08,
                               "max |float32(X_train) - X_train| for the seed's standardized training rows", rel=0.01),),

@@ -54,6 +54,9 @@ SECTIONS: dict[str, Section] = {s.key: s for s in (
     Section("validation", "Validation and early stopping", "step", 6, "validation"),
     Section("evaluation", "Evaluation and metrics", "step", 7, "metrics"),
     Section("devices", "The whole flow: devices, precision, memory and names", "step", 8),
+    Section("distributed", "Distributed training", "step", intro=(
+        "The document trains on one device. Data-parallel training splits each batch over processes and "
+        "combines their gradients; MLX's primitives for that are `mx.distributed` and `nn.average_gradients`.")),
 )}
 
 

@@ -391,3 +391,65 @@ def _float64_gpu():
     except ValueError:
         return True
     return False
+
+
+@probe("reduced-precision-convolutions")
+def _tf32_convolutions():
+    if _gpu_backend() != "cuda":
+        return None
+    import numpy as np
+
+    mx = _mx()
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((4, 16, 16, 64), dtype=np.float32), rng.standard_normal((64, 3, 3, 64), dtype=np.float32)
+    with mx.stream(mx.cpu):  # float32 on the CPU: IEEE, 1e-7 from exact
+        exact = np.array(mx.conv2d(mx.array(x), mx.array(w), padding=1))
+    with mx.stream(mx.gpu):
+        got = np.array(mx.conv2d(mx.array(x), mx.array(w), padding=1))
+    return float(np.abs(got - exact).max() / np.abs(exact).max()) > 1e-5
+
+
+@probe("float64-cpu-float32-accurate")
+def _float64_exp_float32():
+    import numpy as np
+
+    mx = _mx()
+    if not hasattr(mx, "float64"):
+        return False
+    x = [0.1 * i for i in range(-50, 51)]
+    got = np.array(mx.exp(mx.array(x, dtype=mx.float64))).tolist()
+    return max(abs(g - math.exp(v)) / math.exp(v) for g, v in zip(got, x)) > 1e-10
+
+
+@probe("softmax-precise")
+def _softmax_half_accumulation():
+    import numpy as np
+
+    mx = _mx()
+    z = mx.array((np.random.default_rng(0).standard_normal((4, 4096)) * 3).astype(np.float16))
+    row_sum = lambda p: float(np.abs(np.array(p.astype(mx.float32)).astype(np.float64).sum(-1) - 1).max())  # noqa: E731
+    return row_sum(mx.softmax(z, axis=-1)) > 10 * row_sum(mx.softmax(z, axis=-1, precise=True))
+
+
+@probe("no-autocast-gradscaler")
+def _no_autocast():
+    import mlx.optimizers as optim
+
+    return not hasattr(_mx(), "autocast") and not hasattr(optim, "GradScaler")
+
+
+@probe("memory-api-and-cache")
+def _memory_cache():
+    mx = _mx()
+    if not hasattr(mx, "get_cache_memory"):
+        return False  # before 0.24.1: the functions live in mx.metal only
+    limit = mx.set_cache_limit(1 << 40)
+    try:
+        mx.clear_cache()
+        a = mx.ones((1024, 1024))
+        mx.eval(a)
+        del a
+        return mx.get_cache_memory() >= 4 * 2 ** 20
+    finally:
+        mx.set_cache_limit(limit)
+        mx.clear_cache()
