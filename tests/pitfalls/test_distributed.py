@@ -11,7 +11,6 @@ import sys
 import textwrap
 
 import numpy as np
-import torch
 
 from conformance.compare import assert_close
 from conformance.tolerances import gradient_scales
