@@ -328,6 +328,10 @@ def render() -> str:
 
     for part, title in parts.items():
         out.append(f'<a id="part-{part}"></a>\n## {title}\n')
+        if part == "layer":
+            out.append("The proofs move torch's weights into MLX with "
+                       "[`tests/pitfalls/layouts.py`](../tests/pitfalls/layouts.py): one small function per kind of "
+                       "layer, the layout rules a port needs.\n")
         for key, section in SECTIONS.items():
             if section.part == part:
                 out.append(_section_heading(numbers[key], key, steps))

@@ -45,7 +45,42 @@ REQUIRED_DIFFERENCES = {
     "random number streams": "random-streams",
     "integer targets": "integer-targets",
     "API names and arguments": "api-names",
+    # issue 13: the differences people hit beyond the document
+    "channels-last convolutions": "conv-channels-last",
+    "ConvTranspose weight layout": "conv-transpose-weight-layout",
+    "flatten order after a convolution": "flatten-after-conv-order",
+    "what counts as a parameter": "module-parameter-registration",
+    "compile with Dropout: the random state": "compile-dropout-random-state",
+    "compile recompiles on a new shape": "compile-retrace-per-shape",
+    "Embedding initialisation": "embedding-init",
+    "MultiHeadAttention without biases": "mha-bias-default",
+    "cross_entropy's weights": "cross-entropy-class-weights",
+    "no ignore_index": "cross-entropy-ignore-index",
+    "reduction 'none' by default": "loss-reduction-none-default",
+    "kl_div_loss takes log targets": "kl-div-log-targets",
+    "GroupNorm pytorch_compatible": "groupnorm-pytorch-compatible",
+    "BatchNorm running variance before 0.32.1": "batchnorm-running-var",
+    "TransformerEncoderLayer defaults": "transformer-encoder-layer-defaults",
+    "LSTM batch-first and one bias": "lstm-layout-and-bias",
+    "GRU biases": "gru-bias-layout",
+    "GRU first step before 0.31.2": "gru-first-step-bias",
+    "reduced precision on GPUs beyond matmuls": "reduced-precision-convolutions",
+    "weight decay in Adam, AdamW, SGD": "adam-weight-decay",
+    "clip_grad_norm returns": "clip-grad-norm-returns",
+    "Python ints are int32": "python-int-int32",
+    "argmax is uint32": "argmax-uint32",
+    "softmax precise, half-precision accumulation": "softmax-precise",
+    "no autocast or GradScaler": "no-autocast-gradscaler",
+    "Adagrad eps": "adagrad-eps",
+    "SGD dampening and the momentum buffer": "sgd-dampening-first-step",
+    "Adamax bias correction": "adamax-bias-correction",
+    "all_sum against averaging": "all-sum-not-average",
+    "memory API and buffer cache": "memory-api-and-cache",
+    "MLX float64 is float32-accurate for exp/sigmoid": "float64-cpu-float32-accurate",
 }
+# Entries that record a behaviour MLX changed, with the version it changed in (issue 13).
+VERSIONED = {"batchnorm-running-var": "<0.32.1", "gru-first-step-bias": "<0.31.2", "tf32-cuda": ">=0.26.2",
+             "compile-shapeless-linear": ">=0.31.2"}
 # The seed's defects named by the issue and the design notes: each must be an entry marked seed_defect.
 REQUIRED_SEED_DEFECTS = {
     "import mlx.optim": "seed-import-mlx-optim",
@@ -88,7 +123,9 @@ def _device_available(device: str) -> bool:
 
 
 def test_entries_are_well_formed():
+    assert len(ENTRIES) >= 60, "issue 13 asks for at least 60 entries"
     ids = [e.id for e in ENTRIES]
+    assert not set(ids) & set(SECTIONS), "an entry id equal to a section key would share its anchor in the guide"
     assert len(ids) == len(set(ids)), f"duplicate ids: {sorted(i for i in ids if ids.count(i) > 1)}"
     for e in ENTRIES:
         assert ID.match(e.id), f"{e.id}: ids are lower-case words joined by '-'"
@@ -116,6 +153,11 @@ def test_every_section_has_entries_and_every_seed_snippet_a_defect():
 @pytest.mark.parametrize("topic, entry_id", sorted(REQUIRED_DIFFERENCES.items()))
 def test_every_difference_of_the_issue_is_covered(topic, entry_id):
     assert registry.get(entry_id)
+
+
+@pytest.mark.parametrize("entry_id, versions", sorted(VERSIONED.items()))
+def test_changed_behaviour_is_versioned(entry_id, versions):
+    assert registry.get(entry_id).mlx_versions == versions
 
 
 @pytest.mark.parametrize("topic, entry_id", sorted(REQUIRED_SEED_DEFECTS.items()))

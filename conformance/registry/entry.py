@@ -57,6 +57,22 @@ SECTIONS: dict[str, Section] = {s.key: s for s in (
     Section("distributed", "Distributed training", "step", intro=(
         "The document trains on one device. Data-parallel training splits each batch over processes and "
         "combines their gradients; MLX's primitives for that are `mx.distributed` and `nn.average_gradients`.")),
+    Section("linear", "Linear layers, activations and initialisation", "layer", marker="model", intro=(
+        "`nn.Linear` stores its weight as (out, in) in both frameworks, so SimpleNN's weights copy as they are. "
+        "What differs is around it: the initialisers and the activations.")),
+    Section("conv", "Convolutions", "layer", marker="model", intro=(
+        "MLX's convolutions are channels-last: inputs NLC / NHWC, weights (out, kH, kW, in). Every weight "
+        "copied from torch, and every tensor that crosses between a convolution and a Linear layer, changes "
+        "its layout.")),
+    Section("norm", "Normalisation", "layer", marker="model", intro=(
+        "MLX's normalisation layers normalise the last axis (channels-last, like its convolutions), and some "
+        "of their defaults differ from torch's.")),
+    Section("attention", "Embeddings, attention and transformers", "layer", marker="model", intro=(
+        "MLX has `nn.Embedding`, `nn.MultiHeadAttention` and the `nn.Transformer*` layers under torch's "
+        "names, with other defaults: same name, different architecture.")),
+    Section("recurrent", "Recurrent layers", "layer", marker="model", intro=(
+        "MLX's `nn.RNN`, `nn.GRU` and `nn.LSTM` are batch-first, one layer, one direction, and return every "
+        "step's state; their biases are laid out differently from torch's.")),
 )}
 
 

@@ -453,3 +453,142 @@ def _memory_cache():
     finally:
         mx.set_cache_limit(limit)
         mx.clear_cache()
+
+
+# ---------------------------------------------------------------------------------- layers
+
+
+@probe("he-init-gain")
+def _he_gain_one():
+    import mlx.nn as nn
+
+    return _default(nn.init.he_uniform(), "gain") == 1.0 and _default(nn.init.he_normal(), "gain") == 1.0
+
+
+@probe("init-returns-initializer")
+def _init_not_in_place():
+    import mlx.nn as nn
+
+    mx = _mx()
+    w = mx.zeros((4, 4))
+    return callable(nn.init.glorot_uniform(w)) and not mx.any(w).item()
+
+
+@probe("gelu-approximations")
+def _gelu_approx_keyword():
+    import mlx.nn as nn
+
+    return "approximate" not in inspect.signature(nn.GELU).parameters
+
+
+@probe("conv-channels-last")
+def _conv_channels_last():
+    import mlx.nn as nn
+
+    mx = _mx()
+    conv = nn.Conv2d(2, 4, 3)
+    return conv.weight.shape == (4, 3, 3, 2) and conv(mx.zeros((1, 5, 5, 2))).shape == (1, 3, 3, 4)
+
+
+@probe("conv-transpose-weight-layout")
+def _conv_transpose_layout():
+    import mlx.nn as nn
+
+    return nn.ConvTranspose2d(2, 4, 3).weight.shape == (4, 3, 3, 2)  # torch's: (2, 4, 3, 3)
+
+
+@probe("flatten-after-conv-order")
+def _flatten_order():
+    import mlx.nn as nn
+
+    return nn.Conv1d(2, 4, 3)(_mx().zeros((1, 5, 2))).shape == (1, 3, 4)  # channels last, so flattened last
+
+
+@probe("conv-bias-init-zero")
+def _conv_bias_zero():
+    import mlx.nn as nn
+
+    return not _mx().any(nn.Conv2d(2, 8, 3).bias).item()
+
+
+@probe("groupnorm-pytorch-compatible")
+def _groupnorm_default():
+    import mlx.nn as nn
+
+    return _default(nn.GroupNorm, "pytorch_compatible") is False
+
+
+@probe("batchnorm-running-var")
+def _batchnorm_biased():
+    import mlx.nn as nn
+
+    mx = _mx()
+    norm = nn.BatchNorm(1)
+    mx.eval(norm(mx.array([[0.0], [2.0]])))
+    return abs(norm.running_var.item() - 1.0) < 1e-6  # biased: 0.9 + 0.1 * 1; unbiased: 0.9 + 0.1 * 2
+
+
+@probe("rmsnorm-eps")
+def _rmsnorm_eps():
+    import mlx.nn as nn
+
+    return _default(nn.RMSNorm, "eps") == 1e-5
+
+
+@probe("embedding-init")
+def _embedding_scale():
+    import mlx.nn as nn
+    import numpy as np
+
+    return float(np.array(nn.Embedding(1000, 64).weight).std()) < 0.5
+
+
+@probe("mha-bias-default")
+def _mha_no_bias():
+    import mlx.nn as nn
+
+    return _default(nn.MultiHeadAttention, "bias") is False
+
+
+@probe("attention-bool-mask-inverted")
+def _bool_mask_keeps():
+    mx = _mx()
+    q = mx.zeros((1, 1, 1, 2))
+    k = mx.zeros((1, 1, 2, 2))
+    v = mx.array([[[[1.0, 1.0], [3.0, 3.0]]]])
+    out = mx.fast.scaled_dot_product_attention(q, k, v, scale=1.0, mask=mx.array([[True, False]]))
+    return abs(out[0, 0, 0, 0].item() - 1.0) < 1e-6  # True kept the first key; torch's MHA would mask it
+
+
+@probe("transformer-encoder-layer-defaults")
+def _transformer_pre_norm():
+    import mlx.nn as nn
+
+    return _default(nn.TransformerEncoderLayer, "norm_first") is True
+
+
+@probe("lstm-layout-and-bias")
+def _lstm_one_bias():
+    import mlx.nn as nn
+
+    lstm = nn.LSTM(2, 3)
+    return lstm.bias.shape == (12,) and "bias_hh" not in lstm
+
+
+@probe("gru-bias-layout")
+def _gru_bhn():
+    import mlx.nn as nn
+
+    gru = nn.GRU(2, 3)
+    return gru.b.shape == (9,) and gru.bhn.shape == (3,)
+
+
+@probe("gru-first-step-bias")
+def _gru_first_step_without_bhn():
+    import mlx.nn as nn
+
+    mx = _mx()
+    gru = nn.GRU(2, 3)
+    gru.bhn = mx.ones((3,))
+    x = mx.ones((1, 2, 2))
+    return not mx.allclose(gru(x), gru(x, hidden=mx.zeros((1, 3)))).item()
