@@ -186,7 +186,8 @@ def _entry_block(e: Entry, steps: dict[int, SeedStep]) -> str:
     out.append(f"- **Ported naively**: {e.naive_failure_text()}")
     out.append(f"- **Fix**: {e.fix}")
     versions = f"- **MLX versions**: {describe(e.mlx_versions)}"
-    out.append(versions + (f". {e.history}" if e.history else ""))
+    history = f". {e.history}" + ("" if e.history.endswith(".") else ".") if e.history else ""
+    out.append(versions + history)
     if e.reference:
         out.append("- **Code**: " + ", ".join(_link(r) for r in e.reference))
     proof = f"- **Proof**: {_test_link(e)}"

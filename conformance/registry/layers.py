@@ -147,7 +147,8 @@ ENTRIES = (
             "A model trained on MLX before 0.32.1 evaluates differently from torch's: with four values per "
             "channel, after 10 training steps on a batch, the evaluation outputs are {old_gap:.3g} apart (that "
             "estimator recomputed here in float64)."),
-        fix="MLX 0.32.1 or later; before, correct the running variance by n / (n - 1) after each step.",
+        fix=("MLX 0.32.1 or later; before, keep the running variance yourself after each training step: "
+             "`bn.running_var = (1 - m) * previous + m * mx.var(x, axis=(0, 1, 2), ddof=1)` (for NHWC inputs)."),
         reference=("mlx.nn.BatchNorm", "torch.nn.BatchNorm2d"),
         mlx_versions="<0.32.1",
         history="Fixed in 0.32.1 (ml-explore/mlx#3817), which also refuses training on one value per channel",

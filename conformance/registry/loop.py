@@ -137,8 +137,8 @@ ENTRIES = (
         "compile-shapeless-linear", section="training", seed_defect=False, kind="silent",
         title="`mx.compile(shapeless=True)` with `nn.Linear`: wrong results, or a crash, once the batch size changes",
         mlx=("`shapeless=True` replays the traced graph for new shapes; the matmul-with-bias that `nn.Linear` uses "
-             "(`mx.addmm`) keeps shapes from the trace, so a batch larger than the traced one computes wrong "
-             "values and can corrupt memory (`free(): invalid next size`, segmentation faults)."),
+             "(`mx.addmm`) does not replay correctly: a batch of another size (larger, in the proof) computes "
+             "wrong values and can corrupt memory (`free(): invalid next size`, segmentation faults)."),
         torch="`torch.compile(dynamic=True)` computes the same as eager for every batch size.",
         naive_failure=(
             "A Linear layer compiled shapeless with a batch of 4 and called with 8 returns wrong outputs and wrong "
