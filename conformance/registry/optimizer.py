@@ -50,6 +50,8 @@ ENTRIES = (
             "{loss_gap_10:.3g} after 10 steps and {loss_gap_100:.3g} after 100 ({naive_loss_100:.3g} against "
             "{torch_loss_100:.3g})."),
         fix="`optim.Adam(learning_rate=lr, bias_correction=True)`: then MLX follows torch step for step.",
+        history=("The `bias_correction` option exists since 0.21.1 (ml-explore/mlx#1640); before, MLX's Adam could "
+                 "not correct at all"),
         reference=("mlx_reference.optim.make_adam", "reference_torch.optim.make_adam"),
         measured=(
             Measurement("first_step_ratio", 3.16226, "max |MLX default step| / max |torch step| of fc2.bias after one step", rel=1e-3),

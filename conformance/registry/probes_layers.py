@@ -19,9 +19,17 @@ def _gpu_backend() -> str | None:
     return "metal" if mx.metal.is_available() else None
 
 
+def _tf32_switched_off() -> bool:
+    """``MLX_ENABLE_TF32=0``: reduced precision switched off on purpose (the suite's IEEE runs on a
+    GPU), so the probes of the entries about it cannot tell whether MLX's default still behaves so."""
+    import os
+
+    return os.environ.get("MLX_ENABLE_TF32") == "0"
+
+
 @probe("tf32-cuda")
 def _tf32_cuda():
-    if _gpu_backend() != "cuda":
+    if _gpu_backend() != "cuda" or _tf32_switched_off():
         return None
     import numpy as np
 
@@ -49,7 +57,7 @@ def _float64_gpu():
 
 @probe("reduced-precision-convolutions")
 def _tf32_convolutions():
-    if _gpu_backend() != "cuda":
+    if _gpu_backend() != "cuda" or _tf32_switched_off():
         return None
     import numpy as np
 
