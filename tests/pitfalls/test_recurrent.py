@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mlx.core as mx
 import mlx.nn as nn
+import mlx.optimizers as optim
 import numpy as np
 import torch
 from torch import nn as tnn
@@ -41,6 +42,11 @@ def test_lstm_layout_and_bias():
     assert_close(np.array(hidden), expected, path="LSTM hidden states", kind="forward")
     assert_close(np.array(hidden[:, -1]), h_n[0].numpy(), path="LSTM h_n", kind="forward")
     assert_close(np.array(cell[:, -1]), c_n[0].numpy(), path="LSTM c_n", kind="forward")
+
+    t_moved, mlx_moved, doubled = _bias_step()  # training: torch steps both of its biases
+    measured("lstm-layout-and-bias", "bias_step_ratio", np.abs(t_moved).sum() / np.abs(mlx_moved).sum())
+    assert_close(doubled, t_moved, path="LSTM bias after one SGD step, its gradient doubled", kind="trajectory",
+                 scale=0.1, step=1)
 
 
 @demonstrates("gru-bias-layout")
@@ -85,3 +91,25 @@ def test_gru_first_step_bias():
     assert_close(np.array(mgru(mx.array(x))), expected, path="GRU (mlx >= 0.31.2), no initial state", kind="forward")
     zeros = np.array(mgru(mx.array(x), hidden=mx.zeros((N, H))))
     assert_close(zeros, expected, path="GRU with a zero initial state", kind="forward")
+
+
+def _bias_step(lr: float = 0.1):
+    """One SGD step on sum(outputs) from the same weights: how far the LSTM's total bias moves in torch
+    (two parameters, each stepped) and in MLX (one), and MLX's step with the bias gradient doubled."""
+    torch.manual_seed(7)
+    x = layouts.batch_first(_sequence_time_major())
+    tlstm = tnn.LSTM(D, H, batch_first=True)
+    sd = layouts.state(tlstm)
+    t_opt = torch.optim.SGD(tlstm.parameters(), lr=lr)
+    tlstm(torch.tensor(x))[0].sum().backward()
+    t_opt.step()
+    t_moved = layouts.lstm(layouts.state(tlstm))["bias"] - layouts.lstm(sd)["bias"]
+
+    def mlx_moved(bias_gradient_factor: float) -> np.ndarray:
+        mlstm = layouts.load(nn.LSTM(D, H), layouts.lstm(sd))
+        grads = nn.value_and_grad(mlstm, lambda m, v: m(v)[0].sum())(mlstm, mx.array(x))[1]
+        grads["bias"] = grads["bias"] * bias_gradient_factor
+        optim.SGD(learning_rate=lr).update(mlstm, grads)
+        return np.array(mlstm.bias) - layouts.lstm(sd)["bias"]
+
+    return t_moved, mlx_moved(1.0), mlx_moved(2.0)
