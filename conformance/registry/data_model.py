@@ -84,6 +84,39 @@ ENTRIES = (
         cost=9,
         cost_summary="standardized features off by up to {standardized_gap:.3g} (scale x{scale_ratio:.4g}) with torch's default `std`",
     ),
+    entry(
+        "mlx-cpu-sequential-sum", section="data", seed_defect=False, kind="silent",
+        title="MLX's CPU sums float32 in sequence: a mean over a million rows is wrong",
+        mlx=("`mx.sum`, `mx.mean`, `mx.var` and `mx.std` along an axis on the CPU add the elements one after "
+             "another in float32, so the error grows with the number of rows (each addition rounds at the size of "
+             "the running sum). MLX's GPU backends reduce in a tree."),
+        torch=("`torch.sum`, `mean`, `var` and `std` on the CPU sum in a cascade of blocks and on CUDA in a tree: "
+               "the error grows like log n."),
+        naive_failure=(
+            "Standardizing with `(X - mx.mean(X, axis=0)) / mx.std(X, axis=0)` on the CLI's synthetic columns "
+            "(`--synthetic 1000000`, float32) is off from float64 by {naive_1e3:.2g} at 1 000 rows, {naive_1e5:.2g} at "
+            "100 000 and {naive_1e6:.2g} standardized units at 1 000 000 rows; the same two lines in torch by "
+            "{torch_1e6:.2g}."),
+        fix=("Sum in blocks: `mlx_reference.data.column_sum` sums the rows 16 at a time and the block sums again "
+             "(a tree of log_16 n levels, each error below 15 u), and `StandardScaler` shifts the columns by the first "
+             "row, takes a two-pass variance and never rounds the mean: {fixed_1e6:.2g} at 1 000 000 rows, on every "
+             "backend."),
+        reference=("mlx_reference.data.column_sum", "mlx_reference.data.StandardScaler.fit",
+                   "reference_torch.data.column_sum"),
+        measured=tuple(
+            Measurement(key, value, how, rel=0.5) for key, value, how in (
+                ("naive_1e3", 5.82e-05, "max |naive MLX z - float64 z| on the first 1 000 rows of "
+                 "synthetic_dataset(1 000 000, 2, seed=0) in float32, on the CPU; the order of magnitude is the "
+                 "point (the exact value follows the SIMD width of MLX's CPU reduction): +/- 50%"),
+                ("naive_1e5", 6.48e-04, "the same on the first 100 000 rows"),
+                ("naive_1e6", 0.909, "the same on all 1 000 000 rows"),
+                ("torch_1e6", 7.35e-07, "torch's (X - X.mean(0)) / X.std(0, correction=0) on the 1 000 000 rows"),
+                ("fixed_1e6", 6.14e-07, "mlx_reference.data.StandardScaler on the 1 000 000 rows (float32 rounding "
+                 "level; the data entry allows 2e-5 + 1e-5 |z|)"),
+            )),
+        cost=6,
+        cost_summary="standardized features {naive_1e6:.2g} standard deviations off at a million rows (torch {torch_1e6:.2g})",
+    ),
     # ---------------------------------------------------------------- 2. the model
     entry(
         "python-int-int32", section="data", seed_defect=False, kind="silent",

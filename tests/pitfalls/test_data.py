@@ -125,3 +125,31 @@ def test_python_int_int32():
     assert_close(fixed.item(), expected, path="flat index in int64", kind="decision")
     from_numpy = mx.array(np.array([row])) * n_cols + col  # numpy's int64 stays int64
     assert_close(from_numpy.item(), expected, path="flat index from numpy int64", kind="decision")
+
+
+@demonstrates("mlx-cpu-sequential-sum")
+def test_mlx_cpu_sequential_sum():
+    X = synthetic_dataset(1_000_000, 2, seed=0).X.astype(np.float32)
+
+    def exact(rows):  # float64, shifted by the first row so that its own sums see the spread only
+        x = rows.astype(np.float64) - rows[0]
+        return (x - x.mean(axis=0)) / x.std(axis=0)
+
+    def naive(rows):
+        a = mx.array(rows)
+        return np.array((a - mx.mean(a, axis=0)) / mx.std(a, axis=0))
+
+    errors = {}
+    with MDEV.use_device("cpu"):  # the sequential sums are the CPU backend's; the GPU reduces in a tree
+        for n, key in ((1_000, "naive_1e3"), (100_000, "naive_1e5"), (1_000_000, "naive_1e6")):
+            reference = exact(X[:n])
+            errors[n] = measured("mlx-cpu-sequential-sum", key, np.abs(naive(X[:n]) - reference).max())
+        fixed = MD.to_numpy(MD.StandardScaler().fit_transform(MD.to_array(X)))
+    assert list(errors.values()) == sorted(errors.values()) and errors[1_000_000] > 0.1, (
+        f"the naive MLX error no longer grows with n towards whole standard deviations: {errors}")
+    t = torch.as_tensor(X)
+    measured("mlx-cpu-sequential-sum", "torch_1e6",
+             np.abs(((t - t.mean(0)) / t.std(0, correction=0)).numpy() - reference).max())
+    measured("mlx-cpu-sequential-sum", "fixed_1e6", np.abs(fixed - reference).max())
+    assert_close(fixed, reference, path="mlx_reference StandardScaler at 1 000 000 rows", kind="data", scale=0.0,
+                 names=("mlx", "float64"))
