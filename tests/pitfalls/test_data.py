@@ -139,12 +139,13 @@ def test_mlx_cpu_sequential_sum():
         a = mx.array(rows)
         return np.array((a - mx.mean(a, axis=0)) / mx.std(a, axis=0))
 
-    errors = {}
+    err = lambda n: np.abs(naive(X[:n]) - exact(X[:n])).max()  # noqa: E731
     with MDEV.use_device("cpu"):  # the sequential sums are the CPU backend's; the GPU reduces in a tree
-        for n, key in ((1_000, "naive_1e3"), (100_000, "naive_1e5"), (1_000_000, "naive_1e6")):
-            reference = exact(X[:n])
-            errors[n] = measured("mlx-cpu-sequential-sum", key, np.abs(naive(X[:n]) - reference).max())
+        errors = {1_000: measured("mlx-cpu-sequential-sum", "naive_1e3", err(1_000)),
+                  100_000: measured("mlx-cpu-sequential-sum", "naive_1e5", err(100_000)),
+                  1_000_000: measured("mlx-cpu-sequential-sum", "naive_1e6", err(1_000_000))}
         fixed = MD.to_numpy(MD.StandardScaler().fit_transform(MD.to_array(X)))
+    reference = exact(X)
     assert list(errors.values()) == sorted(errors.values()) and errors[1_000_000] > 0.1, (
         f"the naive MLX error no longer grows with n towards whole standard deviations: {errors}")
     t = torch.as_tensor(X)
