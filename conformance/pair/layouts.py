@@ -143,7 +143,7 @@ def _bias_check(t, m) -> list[str]:
 T, M = "torch.nn.modules", "mlx.nn.layers"
 P = {"weight": ("weight", _identity, _identity), "bias": ("bias", _identity, _identity)}
 
-register(Rule("Linear", f"{T}.linear.Linear", f"{M}.linear.Linear", dict(P), check=_bias_check))
+LINEAR = register(Rule("Linear", f"{T}.linear.Linear", f"{M}.linear.Linear", dict(P), check=_bias_check))
 
 
 def _conv_check(t, m) -> list[str]:
@@ -161,13 +161,13 @@ def _conv_check(t, m) -> list[str]:
 
 
 CONV_W = {"weight": ("weight", _channels_last, _channels_first), "bias": P["bias"]}
-for nd in (1, 2, 3):
-    register(Rule(f"Conv{nd}d", f"{T}.conv.Conv{nd}d", f"{M}.convolution.Conv{nd}d", dict(CONV_W),
-                  activation=lambda a: np.moveaxis(a, -1, 1), check=_conv_check))
-    register(Rule(f"ConvTranspose{nd}d", f"{T}.conv.ConvTranspose{nd}d", f"{M}.convolution_transpose.ConvTranspose{nd}d",
-                  {"weight": ("weight", lambda w: np.moveaxis(np.swapaxes(w, 0, 1), 1, -1),
-                              lambda w: np.swapaxes(np.moveaxis(w, -1, 1), 0, 1)), "bias": P["bias"]},
-                  activation=lambda a: np.moveaxis(a, -1, 1), check=_conv_check))
+CONV_T_W = {"weight": ("weight", lambda w: np.moveaxis(np.swapaxes(w, 0, 1), 1, -1),
+                       lambda w: np.swapaxes(np.moveaxis(w, -1, 1), 0, 1)), "bias": P["bias"]}
+CONV = {nd: register(Rule(f"Conv{nd}d", f"{T}.conv.Conv{nd}d", f"{M}.convolution.Conv{nd}d", dict(CONV_W),
+                          activation=lambda a: np.moveaxis(a, -1, 1), check=_conv_check)) for nd in (1, 2, 3)}
+CONV_TRANSPOSE = {nd: register(Rule(f"ConvTranspose{nd}d", f"{T}.conv.ConvTranspose{nd}d",
+                                    f"{M}.convolution_transpose.ConvTranspose{nd}d", dict(CONV_T_W),
+                                    activation=lambda a: np.moveaxis(a, -1, 1), check=_conv_check)) for nd in (1, 2, 3)}
 
 
 def after_flatten(channels: int, *spatial: int) -> Rule:
@@ -194,13 +194,13 @@ def _eps_check(t, m) -> list[str]:
     return [] if abs(te - m.eps) <= 1e-12 * max(abs(te), 1e-30) else [f"eps: torch {te!r}, mlx {m.eps!r}"]
 
 
-register(Rule("Embedding", f"{T}.sparse.Embedding", f"{M}.embedding.Embedding",
+EMBEDDING = register(Rule("Embedding", f"{T}.sparse.Embedding", f"{M}.embedding.Embedding",
               {"weight": ("weight", _identity, _identity)}))
-register(Rule("LayerNorm", f"{T}.normalization.LayerNorm", f"{M}.normalization.LayerNorm", dict(P),
+LAYER_NORM = register(Rule("LayerNorm", f"{T}.normalization.LayerNorm", f"{M}.normalization.LayerNorm", dict(P),
               check=lambda t, m: _eps_check(t, m) + _bias_check(t, m)))
-register(Rule("RMSNorm", f"{T}.normalization.RMSNorm", f"{M}.normalization.RMSNorm",
+RMS_NORM = register(Rule("RMSNorm", f"{T}.normalization.RMSNorm", f"{M}.normalization.RMSNorm",
               {"weight": ("weight", _identity, _identity)}, check=_eps_check))
-register(Rule("GroupNorm", f"{T}.normalization.GroupNorm", f"{M}.normalization.GroupNorm", dict(P),
+GROUP_NORM = register(Rule("GroupNorm", f"{T}.normalization.GroupNorm", f"{M}.normalization.GroupNorm", dict(P),
               activation=lambda a: np.moveaxis(a, -1, 1),
               check=lambda t, m: _eps_check(t, m) + _same("groups", t.num_groups, m.num_groups)
               + ([] if m.pytorch_compatible else ["pytorch_compatible: mlx False (MLX's default normalizes "
@@ -215,10 +215,10 @@ def _bn_check(t, m) -> list[str]:
 
 
 BN = {**P, "running_mean": ("running_mean", _identity, _identity), "running_var": ("running_var", _identity, _identity)}
-for nd in (1, 2):
-    register(Rule(f"BatchNorm{nd}d", f"{T}.batchnorm.BatchNorm{nd}d", f"{M}.normalization.BatchNorm", dict(BN),
-                  activation=(lambda a: a) if nd == 1 else (lambda a: np.moveaxis(a, -1, 1)), check=_bn_check,
-                  buffers=("running_mean", "running_var"), ignored=("num_batches_tracked",)))
+BATCH_NORM = {nd: register(Rule(f"BatchNorm{nd}d", f"{T}.batchnorm.BatchNorm{nd}d", f"{M}.normalization.BatchNorm",
+                                dict(BN), activation=(lambda a: a) if nd == 1 else (lambda a: np.moveaxis(a, -1, 1)),
+                                check=_bn_check, buffers=("running_mean", "running_var"),
+                                ignored=("num_batches_tracked",))) for nd in (1, 2)}
 
 
 def _mha_to_mlx(t: dict, mod) -> dict:
@@ -264,7 +264,7 @@ def _mha_check(t, m) -> list[str]:
     return out
 
 
-register(Rule("MultiheadAttention", f"{T}.activation.MultiheadAttention", f"{M}.transformer.MultiHeadAttention",
+MULTIHEAD_ATTENTION = register(Rule("MultiheadAttention", f"{T}.activation.MultiheadAttention", f"{M}.transformer.MultiHeadAttention",
               to_mlx_fn=_mha_to_mlx, to_torch_fn=_mha_to_torch, check=_mha_check))
 
 
@@ -307,7 +307,7 @@ def _gru_to_mlx(t: dict, mod) -> dict:
     return out
 
 
-register(Rule("LSTM", f"{T}.rnn.LSTM", f"{M}.recurrent.LSTM", to_mlx_fn=_lstm_to_mlx, to_torch_fn=_rnn_to_torch("LSTM"),
+LSTM = register(Rule("LSTM", f"{T}.rnn.LSTM", f"{M}.recurrent.LSTM", to_mlx_fn=_lstm_to_mlx, to_torch_fn=_rnn_to_torch("LSTM"),
               activation=lambda a: a, check=_rnn_check))
-register(Rule("GRU", f"{T}.rnn.GRU", f"{M}.recurrent.GRU", to_mlx_fn=_gru_to_mlx, to_torch_fn=_rnn_to_torch("GRU"),
+GRU = register(Rule("GRU", f"{T}.rnn.GRU", f"{M}.recurrent.GRU", to_mlx_fn=_gru_to_mlx, to_torch_fn=_rnn_to_torch("GRU"),
               activation=lambda a: a, check=_rnn_check))

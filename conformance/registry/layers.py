@@ -70,7 +70,7 @@ ENTRIES = (
             "{gap_k3:.3g} off, while a 1x1 one agrees with torch (reshape and transpose coincide there), so a "
             "test on 1x1 layers hides the bug."),
         fix="`layouts.conv`: `np.moveaxis(w, 1, -1)` for the weight; `np.moveaxis(x, 1, -1)` into MLX and back out.",
-        reference=("mlx.nn.Conv2d",),
+        reference=("mlx.nn.Conv2d", "conformance.pair.layouts.CONV"),
         measured=(
             Measurement("gap_k3", 2.74155, "max |MLX - torch| of a Conv2d(3, 4, 3) with the weight reshaped to (4, 3, 3, 3), "
                         "inputs transposed right"),
@@ -85,7 +85,7 @@ ENTRIES = (
             "Converted with Conv2d's rule, a ConvTranspose2d with as many input as output channels runs and is "
             "{gap:.3g} off (with different counts it at least raises)."),
         fix="`layouts.conv_transpose`: `w.transpose(1, 2, 3, 0)` for 2-D.",
-        reference=("mlx.nn.ConvTranspose2d", "torch.nn.ConvTranspose2d"),
+        reference=("mlx.nn.ConvTranspose2d", "torch.nn.ConvTranspose2d", "conformance.pair.layouts.CONV_TRANSPOSE"),
         measured=(Measurement("gap", 1.20141, "max |MLX - torch| of ConvTranspose2d(4, 4, 3, stride 2) converted with "
                               "Conv2d's rule"),),
     ),
@@ -99,7 +99,7 @@ ENTRIES = (
             "the wrong place: the outputs are {gap:.3g} off, with no error (the sizes agree)."),
         fix=("Permute the Linear layer's columns once (`layouts.linear_after_flatten`), or flatten in torch's order: "
              "`h.transpose(0, 3, 1, 2).reshape(N, -1)`."),
-        reference=("mlx.nn.Linear",),
+        reference=("mlx.nn.Linear", "conformance.pair.layouts.after_flatten"),
         measured=(Measurement("gap", 0.466785, "max |MLX - torch| of Conv2d(3, 4, 3) + ReLU + Flatten + Linear(120, 2), the "
                               "Linear weight copied as is"),),
     ),
@@ -132,7 +132,7 @@ ENTRIES = (
             "With torch's weights and channels of different scales, MLX's default GroupNorm(2, 8) is up to "
             "{gap:.3g} away from torch's: it normalises other sets of channels together."),
         fix="`nn.GroupNorm(groups, dims, pytorch_compatible=True)` (and channels-last inputs).",
-        reference=("mlx.nn.GroupNorm", "torch.nn.GroupNorm"),
+        reference=("mlx.nn.GroupNorm", "torch.nn.GroupNorm", "conformance.pair.layouts.GROUP_NORM"),
         measured=(Measurement("gap", 2.31971, "max |MLX - torch| of GroupNorm(2, 8) on (2, 8, 5, 5) features whose channel "
                               "c has mean c and std c + 1"),),
     ),
@@ -149,7 +149,7 @@ ENTRIES = (
             "estimator recomputed here in float64)."),
         fix=("MLX 0.32.1 or later; before, keep the running variance yourself after each training step: "
              "`bn.running_var = (1 - m) * previous + m * mx.var(x, axis=(0, 1, 2), ddof=1)` (for NHWC inputs)."),
-        reference=("mlx.nn.BatchNorm", "torch.nn.BatchNorm2d"),
+        reference=("mlx.nn.BatchNorm", "torch.nn.BatchNorm2d", "conformance.pair.layouts.BATCH_NORM"),
         mlx_versions="<0.32.1",
         history="Fixed in 0.32.1 (ml-explore/mlx#3817), which also refuses training on one value per channel",
         measured=(Measurement("old_gap", 0.281861, "max |eval output with MLX < 0.32.1's running statistics - torch's|, "
@@ -164,7 +164,7 @@ ENTRIES = (
             "Where the mean square of the activations is not far above 1e-5 the two differ: for activations of "
             "size 1e-3, MLX's output is {gap:.3g} away from torch's."),
         fix="`nn.RMSNorm(dims, eps=float(np.finfo(np.float32).eps))` (the eps of the dtype the model runs in).",
-        reference=("mlx.nn.RMSNorm", "torch.nn.RMSNorm"),
+        reference=("mlx.nn.RMSNorm", "torch.nn.RMSNorm", "conformance.pair.layouts.RMS_NORM"),
         measured=(Measurement("gap", 1.83123, "max |MLX - torch| of RMSNorm(16) on (4, 16) activations N(0, 1e-6)"),),
     ),
 )

@@ -20,7 +20,7 @@ ENTRIES = (
             "torch (its learning rate, its positional encodings added to the embeddings, a scale by sqrt(dims)) "
             "meets vectors eight times smaller. Redrawn from N(0, 1), the ratio is {fixed_ratio:.3g}."),
         fix="`emb.weight = mx.random.normal(emb.weight.shape)` for torch's start (or copy torch's table: the layout is the same).",
-        reference=("mlx.nn.Embedding", "torch.nn.Embedding"),
+        reference=("mlx.nn.Embedding", "torch.nn.Embedding", "conformance.pair.layouts.EMBEDDING"),
         measured=(
             Measurement("std_ratio", 0.125662, "std of a fresh MLX Embedding(1000, 64) / std of torch's"),
             Measurement("fixed_ratio", 1.00428, "std of the table redrawn from N(0, 1) / std of torch's"),
@@ -37,7 +37,7 @@ ENTRIES = (
             "With torch's weights split into the four projections but the default `bias=False` (there is nowhere to "
             "put torch's biases), the outputs are {gap:.3g} away from torch's once the biases have trained."),
         fix="`nn.MultiHeadAttention(dims, heads, bias=True)` and `layouts.multi_head_attention` (split `in_proj` in three).",
-        reference=("mlx.nn.MultiHeadAttention", "torch.nn.MultiheadAttention"),
+        reference=("mlx.nn.MultiHeadAttention", "torch.nn.MultiheadAttention", "conformance.pair.layouts.MULTIHEAD_ATTENTION"),
         measured=(Measurement("gap", 0.574193, "max |MLX - torch| of attention (8 dims, 2 heads) with torch's biases U(-1, 1) "
                               "left out"),),
     ),
@@ -93,7 +93,7 @@ ENTRIES = (
         fix=("`layouts.batch_first` for inputs, `layouts.lstm` for weights (`bias = bias_ih + bias_hh`); to train as "
              "torch does, double the bias's gradient (SGD) or keep two bias arrays of your own; stack layers yourself. "
              "GRU's `b` merges two biases for r and z the same way."),
-        reference=("mlx.nn.LSTM", "torch.nn.LSTM"),
+        reference=("mlx.nn.LSTM", "torch.nn.LSTM", "conformance.pair.layouts.LSTM"),
         measured=(
             Measurement("time_major_gap", 0.199804, "max |MLX - torch| of LSTM(3, 5) on (7, 2, 3) time-major input given as is"),
             Measurement("one_bias_gap", 0.192671, "the same with batch-first input and bias = bias_ih only"),
@@ -110,7 +110,7 @@ ENTRIES = (
         naive_failure=(
             "Summing the two biases, as for the LSTM, puts b_hn outside the reset gate: {summed_gap:.3g} off over 7 steps."),
         fix="`layouts.gru`: `b = bias_ih + [bias_hh_r, bias_hh_z, 0]`, `bhn = bias_hh_n`.",
-        reference=("mlx.nn.GRU", "torch.nn.GRU"),
+        reference=("mlx.nn.GRU", "torch.nn.GRU", "conformance.pair.layouts.GRU"),
         measured=(Measurement("summed_gap", 0.109374, "max |MLX - torch| of GRU(3, 5) on (2, 7, 3) with b = bias_ih + bias_hh, "
                               "bhn = 0"),),
     ),

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from mlx.utils import tree_unflatten
 
+from conformance.pair import layouts as rules
+
 
 def state(module) -> dict[str, np.ndarray]:
     """A torch module's parameters and buffers as numpy arrays, under torch's names."""
@@ -30,15 +32,12 @@ def load(module, weights: dict[str, np.ndarray]):
 
 def linear(sd: dict) -> dict:
     """``nn.Linear``: the same layout in both, weight (out, in)."""
-    return {"weight": sd["weight"], **({"bias": sd["bias"]} if "bias" in sd else {})}
+    return rules.LINEAR.to_mlx(sd)
 
 
 def embedding(sd: dict) -> dict:
     """``nn.Embedding``: the same layout in both, weight (num_embeddings, dims)."""
-    return {"weight": sd["weight"]}
-
-
-# ------------------------------------------------------------------------------ convolutions
+    return rules.EMBEDDING.to_mlx(sd)
 
 
 def channels_last(x: np.ndarray) -> np.ndarray:
@@ -48,50 +47,35 @@ def channels_last(x: np.ndarray) -> np.ndarray:
 
 def channels_first(x: np.ndarray) -> np.ndarray:
     """An MLX activation (N, *spatial, C) as torch's (N, C, *spatial)."""
-    return np.moveaxis(x, -1, 1)
+    return rules.CONV[2].activation(x)
 
 
 def conv(sd: dict) -> dict:
     """``nn.Conv1d/2d/3d``: weight (out, in/groups, *kernel) -> (out, *kernel, in/groups)."""
-    return {"weight": np.moveaxis(sd["weight"], 1, -1), **({"bias": sd["bias"]} if "bias" in sd else {})}
+    return rules.CONV[np.ndim(sd["weight"]) - 2].to_mlx(sd)
 
 
 def conv_transpose(sd: dict) -> dict:
     """``nn.ConvTranspose1d/2d/3d`` (groups=1): weight (in, out, *kernel) -> (out, *kernel, in)."""
-    w = sd["weight"]
-    return {"weight": w.transpose(1, *range(2, w.ndim), 0), **({"bias": sd["bias"]} if "bias" in sd else {})}
+    return rules.CONV_TRANSPOSE[np.ndim(sd["weight"]) - 2].to_mlx(sd)
 
 
 def linear_after_flatten(sd: dict, channels: int, spatial: tuple[int, ...]) -> dict:
     """A Linear layer reading a flattened (C, *spatial) activation in torch, re-ordered to read MLX's
     flattened (*spatial, C): the columns of its weight are permuted, nothing else."""
-    w = sd["weight"]
-    w = w.reshape(w.shape[0], channels, *spatial)
-    return {"weight": np.moveaxis(w, 1, -1).reshape(w.shape[0], -1), "bias": sd["bias"]}
-
-
-# ------------------------------------------------------------------------------ normalisation
+    return rules.after_flatten(channels, *spatial).to_mlx(sd)
 
 
 def norm(sd: dict) -> dict:
     """``GroupNorm``, ``LayerNorm``, ``RMSNorm``, ``BatchNorm``: the same names (running statistics
     included); what differs is the axis (the last, in MLX) and the flags, not the layout."""
-    return {k: v for k, v in sd.items() if k != "num_batches_tracked"}
-
-
-# ------------------------------------------------------------------------------ attention
+    return rules.BATCH_NORM[2].to_mlx(sd)  # the norms share names; BatchNorm's rule also maps running stats
 
 
 def multi_head_attention(sd: dict, prefix: str = "") -> dict:
     """``nn.MultiheadAttention`` (packed ``in_proj``) -> MLX ``MultiHeadAttention(bias=True)``."""
-    q, k, v = np.split(sd[prefix + "in_proj_weight"], 3)
-    out = {"query_proj.weight": q, "key_proj.weight": k, "value_proj.weight": v,
-           "out_proj.weight": sd[prefix + "out_proj.weight"]}
-    if prefix + "in_proj_bias" in sd:
-        qb, kb, vb = np.split(sd[prefix + "in_proj_bias"], 3)
-        out.update({"query_proj.bias": qb, "key_proj.bias": kb, "value_proj.bias": vb,
-                    "out_proj.bias": sd[prefix + "out_proj.bias"]})
-    return out
+    local = {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
+    return rules.MULTIHEAD_ATTENTION.to_mlx(local)
 
 
 def transformer_encoder_layer(sd: dict) -> dict:
@@ -112,19 +96,10 @@ def batch_first(x: np.ndarray) -> np.ndarray:
 
 def lstm(sd: dict) -> dict:
     """``nn.LSTM`` (one layer, one direction): gates i, f, g, o in both; torch's two biases summed."""
-    out = {"Wx": sd["weight_ih_l0"], "Wh": sd["weight_hh_l0"]}
-    if "bias_ih_l0" in sd:
-        out["bias"] = sd["bias_ih_l0"] + sd["bias_hh_l0"]
-    return out
+    return rules.LSTM.to_mlx(sd)
 
 
 def gru(sd: dict) -> dict:
     """``nn.GRU`` (one layer, one direction): gates r, z, n in both. The hidden bias of r and z adds to
     the input's (``b``); that of n sits inside the reset gate's product, so it stays apart (``bhn``)."""
-    out = {"Wx": sd["weight_ih_l0"], "Wh": sd["weight_hh_l0"]}
-    if "bias_ih_l0" in sd:
-        b_ih, b_hh = sd["bias_ih_l0"], sd["bias_hh_l0"]
-        h = b_hh.shape[0] // 3
-        out["b"] = b_ih + np.concatenate([b_hh[:2 * h], np.zeros(h, b_hh.dtype)])
-        out["bhn"] = b_hh[2 * h:]
-    return out
+    return rules.GRU.to_mlx(sd)
