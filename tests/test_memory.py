@@ -1,0 +1,42 @@
+"""Memory stays flat with run length: the verdict streams its checks (conformance.ledger), keeps one
+step's state, and holds per step only a float or two. Each run is a fresh process (Python seldom
+returns freed memory, so only separate processes measure honestly), reporting its peak resident
+memory: 20 000 steps may use at most 20% more than 1 000."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN = """
+import json, resource, sys
+from conformance.data import synthetic_dataset
+from conformance.runner import RunConfig, run_both
+steps = int(sys.argv[1])
+cfg = RunConfig(epochs=steps // 10, batch_size=4, hidden=8, ensemble=0, compiled=False)  # 40 rows: 10 steps an epoch
+out = run_both(synthetic_dataset(67, seed=1), cfg)
+print(json.dumps({"steps": len(out.losses["torch"]), "peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                  "status": out.status}))
+"""
+
+
+def _peak(steps: int) -> dict:
+    proc = subprocess.run([sys.executable, "-c", RUN, str(steps)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=1800, env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_memory_is_flat_from_1000_to_20000_steps():
+    short, long = _peak(1_000), _peak(20_000)
+    assert short["steps"] == 1_000 and long["steps"] == 20_000, (short, long)
+    assert short["status"] == long["status"] == "conforms", (short, long)
+    growth = long["peak_kb"] / short["peak_kb"]
+    assert growth <= 1.2, (f"peak resident memory grew {growth:.2f}x from 1 000 to 20 000 steps "
+                           f"({short['peak_kb'] / 1024:.0f} MB to {long['peak_kb'] / 1024:.0f} MB)")
