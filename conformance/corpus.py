@@ -23,7 +23,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
 from .data import Dataset, document_dataset, synthetic_dataset
 from .runner import RunConfig, run_both
@@ -93,6 +92,10 @@ RUNS = {  # name: (data, config)
 QUICK = ("document", "document lr 1e-2 patience 5", "cancer full batch", "cancer mb32 patience 5 plateau 3 stratified",
          "wine lr 1e-2 patience 3 min_delta 1e-3", "moons 400", "iris lr 1e-2 1000 epochs", "digits h64 mb64 30 epochs",
          "synthetic 64 h8 mb4 lr 1e-2 500 epochs", "circles h64 mb32 lr 5e-3 patience 10 plateau 3")
+GPU = ("document", "cancer mb32 patience 5 plateau 3 stratified", "cancer h256 mb32 300 epochs", "cancer h1024 full batch",
+       "wine mb16 lr 5e-3 200 epochs plateau 5", "digits h256 mb128 lr 5e-3 patience 3", "moons 400 h32 mb8 lr 1e-2",
+       "moons 1000 h1024 200 epochs", "circles h512 300 epochs", "iris lr 1e-2 1000 epochs",
+       "synthetic 256 h1024 mb32 lr 1e-2 40 epochs", "synthetic 20000 h16 mb1000 lr 1e-2 20 epochs")
 GPU_EXTRA = {  # sizes the CPU here cannot afford
     "synthetic 65536 h1024 100 epochs": ("synthetic:65536:2", C(hidden=1024, epochs=100)),
     "cancer h256 mb32 300 epochs lr 1e-2": ("cancer", C(hidden=256, batch_size=32, epochs=300, learning_rate=1e-2)),
@@ -146,16 +149,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", help="comma-separated run names")
     p.add_argument("--quick", action="store_true", help="the ten cheapest runs")
     p.add_argument("--gpu-extra", action="store_true", help="add the large runs meant for a GPU")
+    p.add_argument("--gpu-subset", action="store_true", help="the runs chosen for a GPU session (GPU), plus --gpu-extra's")
+    p.add_argument("--no-compile", action="store_true", help="run every MLX step uncompiled (no compile time)")
     p.add_argument("--out", default="results/corpus")
     args = p.parse_args(argv)
-    runs = dict(RUNS, **(GPU_EXTRA if args.gpu_extra else {}))
-    names = args.only.split(",") if args.only else list(QUICK if args.quick else runs)
+    runs = dict(RUNS, **(GPU_EXTRA if args.gpu_extra or args.gpu_subset else {}))
+    if args.gpu_subset:
+        names = list(GPU) + list(GPU_EXTRA)
+    else:
+        names = args.only.split(",") if args.only else list(QUICK if args.quick else runs)
     unknown = [n for n in names if n not in runs]
     if unknown:
         print(f"python -m conformance.corpus: error: unknown run(s) {unknown}; see RUNS in conformance/corpus.py", file=sys.stderr)
         return 2
-    from .sides import precision_mode
+    from .sides import precision_mode, side
 
+    if args.device == "gpu":  # torch's float32 matmuls follow MLX's mode, as the command line does
+        side("torch").device.set_precision_mode(side("mlx").device.precision_mode("gpu"))
+    if args.no_compile:
+        runs = {k: (s, RunConfig(**{**vars(c), "compiled": False})) for k, (s, c) in runs.items()}
     mode = precision_mode(args.device)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
