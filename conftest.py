@@ -28,6 +28,10 @@ from pathlib import Path
 
 import pytest
 
+from conformance.sides import torch_cudnn_first
+
+torch_cudnn_first()  # before any test module imports MLX (see conformance.sides)
+
 DEVICES = ("cpu", "gpu")
 
 

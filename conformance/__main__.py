@@ -1,6 +1,9 @@
 import sys
 
 try:  # numpy, MLX and torch load here: Ctrl-C during the imports is an interrupt like any other
+    from .sides import torch_cudnn_first
+
+    torch_cudnn_first()
     if sys.argv[1:2] == ["pair"]:
         from .pair.cli import main as pair_main
 

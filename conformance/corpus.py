@@ -162,8 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"python -m conformance.corpus: error: unknown run(s) {unknown}; see RUNS in conformance/corpus.py", file=sys.stderr)
         return 2
-    from .sides import precision_mode, side
+    from .sides import precision_mode, side, torch_cudnn_first
 
+    torch_cudnn_first()
     if args.device == "gpu":  # torch's float32 matmuls follow MLX's mode, as the command line does
         side("torch").device.set_precision_mode(side("mlx").device.precision_mode("gpu"))
     if args.no_compile:

@@ -82,13 +82,19 @@ def run_members(run_reference: Callable[[dict, float, str], Run], weights: dict,
                 count: int | None = None) -> list[Run]:
     """The ensemble: ``run_reference(weights, learning_rate, label)`` for each perturbation."""
     count = FREE_RUNNING.members if count is None else count
-    rho = step_rounding(mode).update_rtol
-    specs = [(f"lr x (1 + {rho:g})", weights, learning_rate * (1 + rho)),
-             (f"lr x (1 - {rho:g})", weights, learning_rate * (1 - rho))]
-    rel = FREE_RUNNING.jitter_of(mode)
-    specs += [(f"initial weights moved by {rel:.1e} (draw {j})", jittered(weights, rel, j), learning_rate)
-              for j in range(1, max(count - 2, 0) + 1)]
-    return [run_reference(w, lr, label) for label, w, lr in specs[:count]]
+    return [run_reference(w, lr, label) for label, w, lr in member_specs(weights, learning_rate, mode, count)]
+
+
+def member_specs(weights: dict, learning_rate: float, mode: str, count: int) -> list[tuple[str, dict, float]]:
+    """``(label, initial weights, learning rate)`` of each member, the two kinds interleaved so that
+    a small ensemble has both: lr x (1 + rho), moved weights, lr x (1 - rho), moved weights, ..."""
+    rho, rel = step_rounding(mode).update_rtol, FREE_RUNNING.jitter_of(mode)
+    lr_members = [(f"lr x (1 + {rho:g})", weights, learning_rate * (1 + rho)),
+                  (f"lr x (1 - {rho:g})", weights, learning_rate * (1 - rho))]
+    moved = [(f"initial weights moved by {rel:.1e} (draw {j})", jittered(weights, rel, j), learning_rate)
+             for j in range(1, max(count - 2, 0) + 1)]
+    order = [m for pair in zip(lr_members, moved[:2]) for m in pair] + lr_members[len(moved[:2]):] + moved[2:]
+    return order[:count]
 
 
 def _deviations(ref: np.ndarray, series: list[np.ndarray]) -> np.ndarray:

@@ -19,6 +19,26 @@ PACKAGES = {"mlx": "mlx_reference", "torch": "reference_torch"}
 MODULES = ("data", "device", "model", "loss", "optim", "train", "validate", "metrics", "pipeline")
 
 
+def torch_cudnn_first() -> None:
+    """On an NVIDIA GPU, load torch's bundled cuDNN before MLX is imported.
+
+    Both frameworks link ``libcudnn.so.9``, and whichever loads it first serves the process. MLX's
+    CUDA wheel takes the machine's (on the H200 used here, 9.14); torch was built against its own
+    (9.19) and refuses an older one at its first cuDNN call ("cuDNN version incompatibility", an LSTM
+    on CUDA, say), while MLX runs on the newer one. Called by every entry point before MLX loads."""
+    import sys
+
+    if "mlx.core" in sys.modules:
+        return
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.backends.cudnn.version()
+    except Exception:  # no torch, no CUDA: nothing to order
+        pass
+
+
 def side(name: str) -> ModuleType:
     """The package of one side, its step modules imported (``side("mlx").train.fit`` ...)."""
     if name not in PACKAGES:

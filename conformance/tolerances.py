@@ -462,7 +462,7 @@ class MeasuredNoise:
     reason: str
 
 
-MEASURED = MeasuredNoise(reruns=4, margin=10.0, floor=8.0, reason=(
+MEASURED = MeasuredNoise(reruns=8, margin=10.0, floor=8.0, reason=(
     "For SimpleNN the step's rounding is derived per element (conformance.bounds); for a model the "
     "harness does not know, it is measured, on each side. Each side's step is recomputed four times "
     "in float32: twice with every weight moved by 4 (u + operand rounding) relative in a random "

@@ -14,6 +14,7 @@ import pytest
 
 from conformance import pair, steps
 from conformance.data import synthetic_dataset
+from conformance.pair.pytest_plugin import mlx_port  # noqa: F401  (the plugin's fixture, installed or not)
 from conformance.runner import RunConfig, prepare
 
 pytestmark = pytest.mark.training
@@ -30,7 +31,7 @@ def _check(conf, name: str, which: str = "port", **kw):
 
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_port_conforms(conf, name):
-    _, report = _check(conf, name, steps=4, ensemble=2)
+    _, report = _check(conf, name, steps=4, ensemble=4)
     report.assert_conforms()
     steps_checked = {c.extra["steps"] for c in report.checks if c.path.startswith("5 local / training step")}
     assert steps_checked == {4}, f"{name}: local checks ran at {steps_checked} steps, not every one of 4"
@@ -60,7 +61,7 @@ def test_the_documents_model_is_the_first_case(conf):
     y = splits["train"][1].astype(np.float32)
     batches = [(X[i:i + 16], y[i:i + 16]) for i in range(0, len(y), 16)]
     report = pair.check(MM.SimpleNN(2, 8), TM.load_weights(TM.SimpleNN(2, 8), w), batches, loss="bce_with_logits",
-                        optimizer=pair.Adam(1e-2), steps=6, ensemble=2, device=conf.device, reproduce=conf.reproduce)
+                        optimizer=pair.Adam(1e-2), steps=6, ensemble=4, device=conf.device, reproduce=conf.reproduce)
     report.assert_conforms()
 
 

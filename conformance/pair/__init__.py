@@ -19,3 +19,6 @@ def channels_last(x):
     import numpy as np
 
     return np.moveaxis(np.asarray(x), 1, -1)
+
+__all__ = ["Adam", "AdamW", "SGD", "Optimizer", "Loss", "PairReport", "check", "loss_named", "Rule", "after_flatten",
+           "register", "Mapping", "MappingError", "channels_last"]

@@ -24,11 +24,10 @@ from typing import Callable
 
 import numpy as np
 
-from ..ensemble import FREE_RUNNING, FreeRun, NonFinite, chaos_step, judge_distance, judge_series, jittered
+from ..ensemble import FREE_RUNNING, FreeRun, NonFinite, chaos_step, judge_distance, judge_series, member_specs
 from ..ledger import Ledger, Segments
 from ..local import LocalChecker
 from ..optimizers import Adam, Optimizer
-from ..tolerances import step_rounding
 from .capture import compare_layers
 from .layouts import NotInvertible
 from .mapping import Mapping, MappingError
@@ -243,13 +242,11 @@ def _free_run(report: PairReport, port: MLXPort, initial, loss: Loss, optimizer:
     report.losses["mlx"] = mine
     if not count:
         return
-    rho, rel = step_rounding(mode).update_rtol, FREE_RUNNING.jitter_of(mode)
-    specs = [(optimizer.lr * (1 + rho), w0), (optimizer.lr * (1 - rho), w0)]
     params = {n for n, _ in initial.named_parameters()}
-    specs += [(optimizer.lr, {**w0, **{n: v for n, v in jittered({n: w0[n] for n in params}, rel, j).items()}})
-              for j in range(1, max(count - 2, 0) + 1)]
+    specs = [(lr, {**w0, **{n: w[n] for n in params}})  # buffers (running statistics) are not moved
+             for _, w, lr in member_specs(w0, optimizer.lr, mode, count)]
     members = []
-    for lr, w in specs[:count]:
+    for lr, w in specs:
         model = copy.deepcopy(initial)
         member = TorchReference(model, loss.torch, _with_lr(optimizer, lr), report.mapping, tdev)
         member.load(w)

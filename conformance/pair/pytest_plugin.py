@@ -27,7 +27,7 @@ def mlx_port(request: pytest.FixtureRequest):
     from .engine import check
 
     def run(mlx_model, torch_model, batches, **kwargs):
-        kwargs.setdefault("device", request.config.getoption("--port-device"))
+        kwargs.setdefault("device", request.config.getoption("--port-device", default="cpu"))
         kwargs.setdefault("reproduce", f"python -m pytest {request.node.nodeid}")
         report = check(mlx_model, torch_model, batches, **kwargs)
         report.assert_conforms()

@@ -50,8 +50,9 @@ class MeasuredRounding:
         self.wide_device = wide_device
         self.rng = np.random.default_rng(seed)
 
-    def _run(self, model, weights: dict, X, y, dtype):
+    def _run(self, model, weights: dict, X, y, dtype, mode=None):
         import torch
+        from contextlib import nullcontext
 
         with torch.no_grad():
             state = model.state_dict()
@@ -61,27 +62,52 @@ class MeasuredRounding:
         model.zero_grad(set_to_none=True)
         X = X.to(dtype) if X.is_floating_point() else X
         y = y.to(dtype) if y.is_floating_point() else y
-        loss = self.loss(model, X, y)
-        loss.backward()
+        with mode if mode is not None else nullcontext():
+            loss = self.loss(model, X, y)
+            loss.backward()
         return float(loss.detach().cpu()), {n: p.grad.detach().cpu().numpy().astype(np.float64)
                                             for n, p in model.named_parameters()}
 
-    def _exact_at(self, weights: dict, X, y):
-        """float64 loss and gradients at ``weights`` on ``(X, y)``, kept for the other side's call."""
+    def _exact_at(self, weights: dict, X, y, mode: str):
+        """float64 loss and gradients at ``weights`` on ``(X, y)``, and the allowance of its ReLU ties
+        (``conformance.pair.ties``), kept for the other side's call."""
         import torch
 
-        key = (id(weights), id(X))
+        from .ties import Ties, tie_masks
+
+        key = (id(weights), id(X), mode)
         if self._exact is None or self._exact[0] != key:
+            r = step_rounding(mode)
+            rel = 4 * (r.u + r.operand)
             Xw, yw = X.to(self.wide_device), y.to(self.wide_device)
-            self._exact = (key, *self._run(self.exact_model, weights, Xw, yw, torch.float64))
-        return self._exact[1], self._exact[2]
+            record = Ties()
+            loss, exact = self._run(self.exact_model, weights, Xw, yw, torch.float64, record)
+            ties_allow, count = {n: np.zeros_like(v) for n, v in exact.items()}, 0
+            if record.inputs:  # the model has ReLUs: find the ties and what flipping them moves
+                params = {n for n, _ in self.work.named_parameters()}
+                reruns = []
+                for _ in range(2):
+                    moved = {n: (np.asarray(v, np.float64) * (1 + rel * self.rng.choice([-1.0, 1.0], size=np.shape(v)))
+                                 ).astype(np.float32) if n in params else v for n, v in weights.items()}
+                    rec = Ties()
+                    self._run(self.work, moved, X, y, torch.float32, rec)
+                    reruns.append(rec.inputs)
+                masks = tie_masks(record.inputs, reruns, MEASURED.margin, rel)
+                count = int(sum(int(m.sum()) for m in masks))
+                if count:
+                    for on in (True, False):
+                        _, forced = self._run(self.exact_model, weights, Xw, yw, torch.float64, Ties(masks, on))
+                        for n in ties_allow:
+                            ties_allow[n] += np.abs(forced[n] - exact[n])
+            self._exact = (key, loss, exact, ties_allow, count)
+        return self._exact[1:]
 
     def bounds(self, weights: dict, X, y, mode: str, side: str | None = None) -> MeasuredBounds:
         import torch
 
         r = step_rounding(mode)
         rel = 4 * (r.u + r.operand)
-        exact_loss, exact = self._exact_at(weights, X, y)
+        exact_loss, exact, ties, ambiguous = self._exact_at(weights, X, y, mode)
         params = {n for n, _ in self.work.named_parameters()}
         candidate = self.candidate is not None and side == self.names[0]
         if candidate:  # the candidate's own spread around its unperturbed result
@@ -106,5 +132,5 @@ class MeasuredRounding:
             for n in dev:
                 dev[n] = np.maximum(dev[n], np.abs(np.asarray(grads[n], np.float64) - base[n]))
         m, floor = MEASURED.margin, MEASURED.floor * r.u
-        grads = {n: m * dev[n] + floor * np.abs(exact[n]) + 16 * r.eta for n in dev}
-        return MeasuredBounds(grads, m * dev_loss + floor * abs(exact_loss), exact, exact_loss)
+        grads = {n: m * dev[n] + floor * np.abs(exact[n]) + ties[n] + 16 * r.eta for n in dev}
+        return MeasuredBounds(grads, m * dev_loss + floor * abs(exact_loss), exact, exact_loss, ambiguous)

@@ -62,9 +62,12 @@ def test_all_sum_not_average(tmp_path):
     X, y = _four_rows()
     np.savez(tmp_path / "rows.npz", X=X, y=y, **{NAMES[k]: v for k, v in WEIGHTS.items()})
     launch = shutil.which("mlx.launch", path=os.path.dirname(sys.executable)) or shutil.which("mlx.launch")
+    # MLX installed without its console scripts (pip install --target): its launcher's entry point
+    launch = [launch] if launch else [sys.executable, "-c", "import sys; from mlx._distributed_utils.launch import main; "
+                                                            "sys.argv[0] = 'mlx.launch'; sys.exit(main())"]
     script = tmp_path / "worker.py"
     script.write_text(_WORKER)
-    run = subprocess.run([launch, "-n", "2", "--backend", "ring", "--starting-port", str(_free_port()),
+    run = subprocess.run([*launch, "-n", "2", "--backend", "ring", "--starting-port", str(_free_port()),
                           "--python", sys.executable, str(script), str(tmp_path / "rows.npz")],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
