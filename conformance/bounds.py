@@ -24,8 +24,8 @@ error of a sum of k terms against the sum of their magnitudes):
     loss = mean(softplus(z) - z y)   e = mean(|r| e_z + loss_term u (|z| + 1)) + g(n) mean|l| + u |loss|
 
 First-order in u; every bound also adds eta = 2^-149 per rounding, the absolute error of a
-subnormal float32. Computed with torch (the reference framework, on its device, in float64 where
-the device has it), so that bounding a step costs about one more forward and backward pass.
+subnormal float32. Computed with numpy when the reference runs on the CPU, else with torch on its device (in float64
+where the device has it), so that bounding a step costs about one more forward and backward pass.
 """
 
 from __future__ import annotations
@@ -53,43 +53,77 @@ class StepBounds:
     exact_logits: np.ndarray
 
 
+class _NumpyOps:
+    """The few operations the bounds need, on numpy arrays (the CPU: no dispatch overhead)."""
+
+    float = staticmethod(lambda m: m.astype(np.float64))
+    relu = staticmethod(lambda z: np.maximum(z, 0.0))
+    sigmoid = staticmethod(lambda z: np.exp(-np.logaddexp(0.0, -z)))
+    softplus = staticmethod(lambda z: np.logaddexp(0.0, z))
+    host = staticmethod(lambda a: np.asarray(a, dtype=np.float64))
+
+    @staticmethod
+    def arrays(X, y, weights):
+        f = lambda a: np.asarray(a, dtype=np.float64)  # noqa: E731
+        return (f(X), f(y), *(f(weights[k]) for k in ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias")))
+
+
+class _TorchOps:
+    """The same on torch tensors, on the reference's device (float64 where the device has it)."""
+
+    def __init__(self, device, wide):
+        import torch
+
+        self.torch, self.device, self.wide = torch, device, wide
+        self.float = lambda m: m.to(wide)
+        self.relu = lambda z: z.clamp_min(0)
+        self.sigmoid = torch.sigmoid
+        self.softplus = torch.nn.functional.softplus
+        self.host = lambda a: a.detach().cpu().numpy().astype(np.float64)
+
+    def arrays(self, X, y, weights):
+        torch = self.torch
+        f = lambda a: torch.as_tensor(a if torch.is_tensor(a) else np.asarray(a), device=self.device).to(self.wide)  # noqa: E731
+        return (f(X), f(y), *(f(weights[k]) for k in ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias")))
+
+
 def step_bounds(weights: dict, X, y, mode: str) -> StepBounds:
     """Bounds of one float32 evaluation of SimpleNN's loss and gradients at ``weights`` on the
-    batch ``(X, y)``. ``weights`` are numpy arrays or tensors; ``X`` and ``y`` torch tensors (on
-    the reference's device) or numpy arrays."""
-    import torch
+    batch ``(X, y)``. ``X`` and ``y`` are numpy arrays (computed with numpy) or torch tensors on the
+    reference's device (computed there with torch, in float64 where the device has it)."""
+    if isinstance(X, np.ndarray):
+        ops = _NumpyOps
+    else:
+        wide_is_64 = X.device.type != "mps"
+        import torch
 
+        ops = _TorchOps(X.device, torch.float64 if wide_is_64 else torch.float32)
+    X, y, W1, b1, W2, b2 = ops.arrays(X, y, weights)
     r = step_rounding(mode)
-    X = torch.as_tensor(X)
-    wide = torch.float32 if X.device.type == "mps" else torch.float64
-    dev = X.device
-    f = lambda a: torch.as_tensor(np.asarray(a) if not torch.is_tensor(a) else a, device=dev).to(wide)  # noqa: E731
-    X, y = X.to(wide), f(y)
-    W1, b1, W2, b2 = (f(weights[k]) for k in ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"))
     n, d = X.shape
     H = W1.shape[0]
     u, a = r.u, 2.0 * r.operand
     g = lambda k: float(r.gamma(k))  # noqa: E731
-    absX = X.abs()
-    e1 = (a + g(d + 1)) * (absX @ W1.abs().T + b1.abs())
+    absX = abs(X)
+    e1 = (a + g(d + 1)) * (absX @ abs(W1).T + abs(b1))
     z1 = X @ W1.T + b1
-    ambiguous = z1.abs() <= e1
+    ambiguous = abs(z1) <= e1
     positive = z1 > 0
-    active = (positive | ambiguous).to(wide)
-    h = z1.clamp_min(0)
+    active = ops.float(positive | ambiguous)
+    h = ops.relu(z1)
     e_h = e1 * active
     w2 = W2[0]
-    aw2 = w2.abs()
-    e_z = e_h @ aw2 + (a + g(H + 1)) * (h @ aw2 + b2.abs())
+    aw2 = abs(w2)
+    e_z = e_h @ aw2 + (a + g(H + 1)) * (h @ aw2 + abs(b2))
     z = h @ w2 + b2
-    p = torch.sigmoid(z)
+    p = ops.sigmoid(z)
     res = p - y
     delta = res / n
-    e_delta = (p * (1 - p) * e_z + r.sigmoid * u + u * res.abs()) / n
-    ad = delta.abs()
+    e_delta = (p * (1 - p) * e_z + r.sigmoid * u + u * abs(res)) / n
+    ad = abs(delta)
     # dz1 = delta_s W2_j [unit j active for sample s]: every (n, H) product below factors into a
     # per-sample vector, a per-unit vector and a 0/1 mask, so the masks enter matrix products
-    amb = ambiguous.to(wide)
+    amb = ops.float(ambiguous)
     c_act = e_delta + (a + u) * ad  # e_dz1 = |W2_j| (c_act_s active_sj + |delta_s| ambiguous_sj)
     grads = {
         "fc1.weight": aw2[:, None] * (active.T @ (c_act[:, None] * absX) + amb.T @ (ad[:, None] * absX)
@@ -98,17 +132,14 @@ def step_bounds(weights: dict, X, y, mode: str) -> StepBounds:
         "fc2.weight": (e_delta @ h + ad @ e_h + (a + g(n)) * (ad @ h))[None, :],
         "fc2.bias": (e_delta.sum() + g(n) * ad.sum()).reshape(1),
     }
-    pos = positive.to(wide)
+    pos = ops.float(positive)
     exact = {"fc1.weight": w2[:, None] * (pos.T @ (delta[:, None] * X)), "fc1.bias": w2 * (pos.T @ delta),
              "fc2.weight": (delta @ h)[None, :], "fc2.bias": delta.sum().reshape(1)}
-    terms = torch.nn.functional.softplus(z) - z * y
-    e_terms = res.abs() * e_z + r.loss_term * u * (z.abs() + 1)
-    loss = float(e_terms.mean() + g(n) * terms.abs().mean() + u * terms.mean().abs())
+    terms = ops.softplus(z) - z * y
+    e_terms = abs(res) * e_z + r.loss_term * u * (abs(z) + 1)
+    loss = float(e_terms.mean() + g(n) * abs(terms).mean() + u * abs(terms.mean()))
     # each of the roundings behind an element may be a subnormal's, absolute: eta per term summed
     floor = (n + H + d + 8) * r.eta
-    grads = {k: v + floor for k, v in grads.items()}
-    loss += floor
-    e_z = e_z + (H + d + 4) * r.eta
-    host = lambda a: a.detach().cpu().numpy().astype(np.float64)  # noqa: E731
-    return StepBounds({k: host(v) for k, v in grads.items()}, loss, host(e_z), int(ambiguous.sum()),
-                      {k: host(v) for k, v in exact.items()}, float(terms.mean()), host(z))
+    host = ops.host
+    return StepBounds({k: host(v) + floor for k, v in grads.items()}, loss + floor, host(e_z) + (H + d + 4) * r.eta,
+                      int(ambiguous.sum()), {k: host(v) for k, v in exact.items()}, float(terms.mean()), host(z))

@@ -40,11 +40,15 @@ class Segments:
             if self.names else np.zeros(0)
 
     def bounds(self) -> list[tuple[str, int, int, tuple]]:
+        cached = getattr(self, "_bounds", None)
+        if cached is not None:
+            return cached
         out, start = [], 0
         for name, shape in zip(self.names, self.shapes):
             size = int(np.prod(shape)) if shape else 1
             out.append((name, start, start + size, shape))
             start += size
+        self._bounds = out
         return out
 
 

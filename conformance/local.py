@@ -8,11 +8,11 @@ weights, Adam moments, step count and learning rate, and is given the same batch
 decide, each under a budget derived per element (``conformance.bounds``, ``conformance.intervals``):
 
 - *gradients*: the candidate's ``loss_and_gradients`` at those weights against the reference's
-  gradients of that step, within the two sides' rounding bounds (ReLU ties arbitrated in float64):
-  at steps 1 to 10, every ``detail_every``-th step, and at any step where another check failed
-  (the costliest check: a forward and backward pass of its own);
+  gradients of that step, within the two sides' rounding bounds (ReLU ties arbitrated in float64);
 - *adam, same gradients*: the candidate's optimizer fed the reference's gradients against the
   reference's new state, within the update's rounding (tight: no gradient error enters);
+  these two, which localise a difference (gradient or update) and cost a pass of their own, run at
+  steps 1 to 10, every ``detail_every``-th step, and at any step where another check failed;
 - *training step*: the candidate's own training step (``make_train_step`` through ``train_epoch``,
   compiled or not) against the reference's new state, within the interval Adam reaches from
   gradients anywhere inside the rounding bounds (a gradient within rounding of 0 may flip Adam's
@@ -40,6 +40,7 @@ class SimpleNNRounding:
     """The rounding model of SimpleNN's step: the derived bounds of ``conformance.bounds``."""
 
     name = "derived (conformance.bounds)"
+    numpy_ok = True  # on the CPU the bounds take numpy arrays (no torch dispatch on tiny operations)
 
     def bounds(self, weights: dict, X, y, mode: str):
         return step_bounds(weights, X, y, mode)
@@ -140,6 +141,8 @@ class LocalChecker:
         import torch
 
         a = np.asarray(a)
+        if self._where.type == "cpu" and getattr(self.model, "numpy_ok", False):
+            return a.astype(np.float64)  # exact copies of the float32 values, converted once
         if a.dtype.kind in "iu":  # class labels stay integers
             return torch.as_tensor(a.astype(np.int64), device=self._where)
         return torch.as_tensor(a.astype(np.float32), device=self._where)
@@ -174,14 +177,14 @@ class LocalChecker:
             Xn, yn = (self.X, self.y) if idx is None else (self.X[idx], self.y[idx])
             Xc, yc = cand.arrays(Xn, yn)
             ba, bb = self._bounds(w0, None if idx is None else np.asarray(idx))
-        segs = Segments.of(ref_grads)
+        segs = self._segments(ref_grads)
         delta = segs.flat(ba.grads) + segs.flat(bb.grads)
         g_ref = segs.flat(ref_grads)
         exact_g = segs.flat(ba.exact_grads)
         b = self.names[1]
         opt = self.optimizer
         keys = ("",) + opt.suffixes
-        p_seg = Segments([n + s for s in keys for n in segs.names], segs.shapes * len(keys))
+        p_seg = self._segments(ref_grads, keys)
         t0 = int(np.asarray(s0["step"]))
         before = {s: segs.flat({n: s0[n + s] for n in segs.names}) for s in opt.suffixes}
         p0 = segs.flat(w0)
@@ -210,25 +213,39 @@ class LocalChecker:
                            exact=lambda: np.array([ba.exact_loss]))
         # Adam fed the reference's gradients (tight: no gradient error enters), and the anchors
         lo, hi = interval(g_ref, g_ref)
-        cand.load(w0, s0, lr)
-        cw, cs = cand.apply(ref_grads)
-        c_after = state_of(cw, cs)
-        label = "the update's rounding from identical inputs (conformance.intervals)"
-        ok &= ledger.judge(f"5 local / {opt.kind}, same gradients", "optimizer_state", p_seg, c_after, ref_after,
-                           _toward(c_after, ref_after, lo, hi), k, label)
-        ok &= self._step_count(k, cs, t0 + 1, f"5 local / {opt.kind}, same gradients / step count")
         ledger.judge(f"5 anchor / reference {opt.kind} vs its formula", "optimizer_state", p_seg, ref_after, (lo + hi) / 2,
-                     (hi - lo) / 2, k, label, names=(b, "formula"))
+                     (hi - lo) / 2, k, "the update's rounding from identical inputs (conformance.intervals)",
+                     names=(b, "formula"))
         ledger.judge("5 anchor / reference gradients vs float64", "gradient", segs, g_ref, exact_g,
                      segs.flat(bb.grads), k, "the reference's rounding bound (conformance.bounds)", names=(b, "float64"))
+        # the diagnostic checks, at the first steps, every detail_every-th, and wherever a check above
+        # failed (to say where the difference starts): the candidate's optimizer fed the reference's
+        # gradients, and the candidate's gradients at the reference's weights
+        if k <= 10 or k % self.detail_every == 0 or not ok:
+            cand.load(w0, s0, lr)
+            cw, cs = cand.apply(ref_grads)
+            c_after = state_of(cw, cs)
+            ok &= ledger.judge(f"5 local / {opt.kind}, same gradients", "optimizer_state", p_seg, c_after, ref_after,
+                               _toward(c_after, ref_after, lo, hi), k,
+                               "the update's rounding from identical inputs (conformance.intervals)")
+            ok &= self._step_count(k, cs, t0 + 1, f"5 local / {opt.kind}, same gradients / step count")
         # the candidate's gradients at the reference's weights: at the first steps, every
         # detail_every-th, and wherever a check above failed (to say where the difference starts)
-        if k <= 10 or k % self.detail_every == 0 or not ok:
             _, c_grads = cand.gradients(w0, Xc, yc)
             ok &= ledger.judge("5 local / gradients", "gradient", segs, segs.flat(c_grads), g_ref, delta, k,
                                f"both sides' rounding bound of the gradient (conformance.bounds; {ba.ambiguous} ReLU "
                                "ties)", exact=lambda: exact_g)
         return ok
+
+    def _segments(self, tree: dict, keys: tuple[str, ...] | None = None) -> Segments:
+        """The layout of a tree (with ``keys``: each tensor once per key suffix), built once."""
+        cache = self.__dict__.setdefault("_layouts", {})
+        key = (tuple(sorted(tree)), keys)
+        if key not in cache:
+            segs = Segments.of(tree)
+            cache[key] = segs if keys is None else Segments([n + s for s in keys for n in segs.names],
+                                                             segs.shapes * len(keys))
+        return cache[key]
 
     def check_validation(self, epoch: int, weights: dict, X: np.ndarray, y: np.ndarray, ref_loss: float) -> float:
         """The candidate's validation loss at the reference's weights after ``epoch``; returns both

@@ -47,7 +47,8 @@ def test_mlx_gpu_matches_mlx_cpu(conf, device, compiled):
         checker.check_step(k, state, cfg.learning_rate, idx, loss, grads, (w1, s1))
         state = (w1, s1)
     checks = ledger.checks()
-    # every step checked; the gradient pass at steps 1-10 and every tenth (LocalChecker.detail_every)
-    assert len(checks) > 20 and all(c.extra["steps"] == (13 if "/ gradients /" in c.path else 40)
+    # every step checked; the diagnostic checks at steps 1-10 and every tenth (LocalChecker.detail_every)
+    diagnostic = ("/ gradients /", "same gradients")
+    assert len(checks) > 20 and all(c.extra["steps"] == (13 if any(d in c.path for d in diagnostic) else 40)
                                     for c in checks if "local" in c.path), {c.path: c.extra["steps"] for c in checks}
     assert_all(checks)
