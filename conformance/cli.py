@@ -248,7 +248,8 @@ class _Run:
 
                 current = f"--plot {args.plot}"
                 staged.append(stage_plot({k: v["history"] for k, v in outcome.results.items()}, args.plot,
-                                         title=f"MLX vs PyTorch on {dataset.source} ({cfg.device})"))
+                                         title=f"MLX vs PyTorch on {dataset.source} ({cfg.device})",
+                                         envelope=outcome.envelope()))
                 names.append("--plot")
         except BaseException as e:
             for s in staged:

@@ -50,8 +50,11 @@ def check_plot(path: str | os.PathLike) -> str:
     return fmt
 
 
-def figure(histories: dict[str, dict], title: str = ""):
-    """Loss per epoch for each framework on the left axis; |mlx - torch| on a log right axis."""
+def figure(histories: dict[str, dict], title: str = "", envelope: dict | None = None):
+    """Loss per epoch for each framework on the left axis; |mlx - torch| on a log right axis. With
+    ``envelope`` (``Outcome.verdict()["envelope"]`` plus ``steps_per_epoch`` and ``chaos_step``):
+    the training loss's deviation at every step and what the free-running verdict allows there, and
+    where the run turns sensitive to rounding."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -73,6 +76,16 @@ def figure(histories: dict[str, dict], title: str = ""):
             with np.errstate(invalid="ignore", over="ignore"):  # a NaN or infinite loss leaves a gap
                 diff = np.abs(np.asarray(a[key][:k], dtype=float) - np.asarray(b[key][:k], dtype=float))
             ax2.semilogy(a["epoch"][:k], np.maximum(diff, 1e-12), ":", color=colors[key], alpha=0.6, label=f"|mlx - torch| {key.replace('_', ' ')}")
+    if envelope and envelope.get("step"):
+        per = max(envelope.get("steps_per_epoch", 1), 1)
+        at = np.asarray(envelope["step"], dtype=float) / per
+        ax2.semilogy(at, np.maximum(np.asarray(envelope["deviation"], dtype=float), 1e-12), "-", color="tab:green",
+                     lw=0.8, alpha=0.8, label="|mlx - torch| training loss, per step")
+        ax2.semilogy(at, np.maximum(np.asarray(envelope["allowance"], dtype=float), 1e-12), "-", color="gray", lw=1.2,
+                     label="allowed: 10 x perturbed torch runs' spread + rounding")
+        if envelope.get("chaos_step"):
+            ax2.axvline(envelope["chaos_step"] / per, color="tab:red", lw=0.8, ls="--",
+                        label=f"sensitive to rounding from step {envelope['chaos_step']}")
     ax2.set_ylabel("|mlx - torch| (log; 1e-12 = identical)")
     lines = ax.get_legend_handles_labels()
     lines2 = ax2.get_legend_handles_labels()
@@ -82,12 +95,13 @@ def figure(histories: dict[str, dict], title: str = ""):
     return fig
 
 
-def stage_plot(histories: dict[str, dict], path: str | os.PathLike, title: str = "") -> Staged:
+def stage_plot(histories: dict[str, dict], path: str | os.PathLike, title: str = "",
+               envelope: dict | None = None) -> Staged:
     """The figure written beside ``path`` in its extension's format, for ``outputs.commit``."""
     import matplotlib.pyplot as plt
 
     fmt = plot_format(path)
-    fig = figure(histories, title)
+    fig = figure(histories, title, envelope)
     try:
         return stage(path, lambda f: fig.savefig(f, format=fmt))
     finally:

@@ -144,6 +144,16 @@ class Outcome:
                                "members_spread": f.spread[idx].tolist(), "allowance": f.allowance[idx].tolist()}
         return out
 
+    def envelope(self) -> dict | None:
+        """The free-running envelope for a plot: ``verdict()["envelope"]`` with the steps per epoch
+        and the step from which the run is sensitive to rounding; None when it was not judged."""
+        env = self.verdict().get("envelope") if not self.non_finite else None
+        if env is None:
+            return None
+        epochs = max(len(self.results.get("torch", {}).get("history", {}).get("epoch", [])), 1)
+        return {**env, "steps_per_epoch": max(len(self.losses.get("torch", [])) // epochs, 1),
+                "chaos_step": self.free.chaos_step}
+
     def part_passed(self, part: str) -> bool:
         """Whether the checks of one part passed: "local" (stages 5-7 and the anchors), "static"
         (stages 1-3) or "free" (stage 8)."""
