@@ -6,6 +6,9 @@ verdict that must catch it (the runner checks it):
 
 - ``"local"``: a local step check, "5 local / <check> / <tensor>" at a named step (the model,
   the loss, the optimizer, the training step, on either side);
+- ``"anchor"``: "5 anchor / ..." at a named step: the reference's own Adam or gradients against
+  the mathematics (a local check lets MLX lie between torch and the formula's interval, so a
+  wrong reference optimizer is caught there);
 - ``"decision"``: a local decision or evaluation check ("6 local / ..." or "7 local / ...");
 - ``"static"``: a static check of each pipeline's own data, logits, loss or gradients (1-3);
 - ``"free"``: the free-running judge (8): MLX's own training loop, which no local check drives;
@@ -68,9 +71,9 @@ MLX_MUTANTS = (
       'scaler = StandardScaler().fit(to_array(np.concatenate([v[0] for v in splits.values()]), dtype))',
       "the scaler fit on all rows, test and validation included (the document's leak)", "static"),
     M("mlx-compile-without-state", _MT, "train_step = partial(mx.compile, inputs=state, outputs=state)(train_step)",
-      "train_step = mx.compile(train_step)",
-      "the training step compiled without inputs=state: it never sees or writes the model's state", "local"),
-    M("mlx-shuffle-reversed", _MT, "order = rng.permutation(n) if", "order = rng.permutation(n)[::-1] if",
+      "train_step = partial(mx.compile, outputs=state)(train_step)",
+      "the training step compiled without inputs=state: it keeps the weights it was traced with", "local"),
+    M("mlx-shuffle-reversed", _MT, "order = rng.permutation(n) if", "order = rng.permutation(n)[::-1].copy() if",
       "MLX's minibatches drawn in the reverse of the shared shuffle", "free"),
     M("mlx-shuffle-reseeded", _MT, "rng = np.random.default_rng(seed)", "rng = np.random.default_rng(seed + 1)",
       "MLX's shuffle seeded differently from torch's", "free"),
@@ -94,19 +97,19 @@ MLX_MUTANTS = (
     M("mlx-plateau-patience-ge", _MO, "if self.num_bad_epochs > self.patience:", "if self.num_bad_epochs >= self.patience:",
       "the plateau schedule reduces after N bad epochs instead of torch's N + 1", "decision"),
     M("mlx-eval-mode-dropped", _MV, "    model.eval()\n    return loss_fn(model, X, y).item()",
-      "    return loss_fn(model, X, y).item()", "evaluation without model.eval()",
-      equivalent="SimpleNN has no dropout or normalization layer, so training and evaluation modes compute the same"),
+      "    return loss_fn(model, X, y).item()",
+      "evaluation leaves the model in training mode (same values: SimpleNN has no dropout or normalization layer)"),
 )
 
 TORCH_MUTANTS = (
     M("torch-adam-eps-1e-7", _TO, "betas=betas, eps=eps, foreach=False)", "betas=betas, eps=1e-7, foreach=False)",
-      "the reference's Adam with eps 1e-7", "local"),
+      "the reference's Adam with eps 1e-7", "anchor"),
     M("torch-adam-amsgrad", _TO, "eps=eps, foreach=False)", "eps=eps, foreach=False, amsgrad=True)",
-      "the reference's Adam with amsgrad: the running maximum of v in the denominator", "local"),
+      "the reference's Adam with amsgrad: the running maximum of v in the denominator", "anchor"),
     M("torch-adam-weight-decay", _TO, "eps=eps, foreach=False)", "eps=eps, foreach=False, weight_decay=1e-2)",
-      "the reference's Adam with L2 weight decay 1e-2 (an AdamW habit)", "local"),
+      "the reference's Adam with L2 weight decay 1e-2 (an AdamW habit)", "anchor"),
     M("torch-adam-beta1-0.8", _TO, "betas: tuple[float, float] = (0.9, 0.999),", "betas: tuple[float, float] = (0.8, 0.999),",
-      "the reference's Adam with beta1 0.8", "local"),
+      "the reference's Adam with beta1 0.8", "anchor"),
     M("torch-lr-0.1pct", _TO, "lr=learning_rate, betas=betas", "lr=learning_rate * 1.001, betas=betas",
       "the reference trains at a learning rate 0.1% above the configuration's", "decision"),
     M("torch-zero-grad-missing", _TT, "        optimizer.zero_grad()\n", "",
@@ -117,7 +120,7 @@ TORCH_MUTANTS = (
       "the reference's activation a leaky ReLU (slope 0.01)", "local"),
     M("torch-scaler-correction-1", "reference_torch/data.py", "torch.sqrt(self.var_)", "torch.sqrt(self.var_ * n / (n - 1))",
       "the reference's scaler divides by the unbiased std (correction=1, torch.std's default)", "static"),
-    M("torch-shuffle-reversed", _TT, "order = rng.permutation(n) if", "order = rng.permutation(n)[::-1] if",
+    M("torch-shuffle-reversed", _TT, "order = rng.permutation(n) if", "order = rng.permutation(n)[::-1].copy() if",
       "the reference's minibatches in the reverse of the shared shuffle", "local"),
     M("torch-last-batch-dropped", _TT, "for s in range(0, n, batch_size)]", "for s in range(0, n - batch_size + 1, batch_size)]",
       "the reference drops the last, partial minibatch of each epoch", "local"),
@@ -128,10 +131,12 @@ TORCH_MUTANTS = (
       "the best weights kept as state_dict(), which aliases the live tensors: the last weights come back", "free"),
     M("torch-plateau-factor-0.5", "reference_torch/pipeline.py", "ReduceLROnPlateau(optimizer, **plateau)",
       'ReduceLROnPlateau(optimizer, **{"factor": 0.5, **plateau})', "the reference's schedule halves the rate", "decision"),
-    M("torch-recall-uses-fp", "reference_torch/metrics.py", "recall = tp / (tp + fn) if tp + fn else 0.0",
-      "recall = tp / (tp + fp) if tp + fp else 0.0", "the reference's recall computed with false positives", "decision"),
+    M("torch-recall-uses-fp", "reference_torch/metrics.py", "tp / (tp + fn) if tp + fn else 0.0",
+      "tp / (tp + fp) if tp + fp else 0.0", "the reference's recall computed with false positives", "decision"),
     M("torch-threshold-ge", "reference_torch/metrics.py", "pred = logits > 0\n", "pred = logits >= 0\n",
       "a logit of exactly 0 predicted positive (sigmoid(0) = 0.5 is not > 0.5)"),
+    M("torch-labels-int64", "reference_torch/metrics.py", "(logits > 0).to(torch.int32)", "(logits > 0).to(torch.int64)",
+      "predicted labels as int64 instead of the int32 both sides document (same 0/1 values)"),
     M("torch-no-grad-dropped", _TV, "    with torch.no_grad():\n        return loss_fn(model, X, y).item()",
       "    return loss_fn(model, X, y).item()", "validation evaluated with autograd recording",
       equivalent="recording the graph changes no value: the loss is read with .item() and nothing is backpropagated"),
@@ -187,10 +192,10 @@ CONFORMANCE_MUTANTS = (
       "the exit status of a run that does not conform is 0"),
     M("runner-first-failure-is-last", _RUN, "return min(failed, key=lambda c: (order", "return max(failed, key=lambda c: (order",
       "the reported first failure is the last one"),
-    M("runner-split-ignores-seed", _RUN, "config.test_fraction, config.seed, config.stratify)",
-      "config.test_fraction, 0, config.stratify)", "the split drawn with seed 0 whatever the configuration says"),
-    M("runner-split-ignores-stratify", _RUN, "config.test_fraction, config.seed, config.stratify)",
-      "config.test_fraction, config.seed, False)", "the split never stratified"),
+    M("runner-split-ignores-seed", _RUN, "config.test_fraction, config.seed, config.stratify",
+      "config.test_fraction, 0, config.stratify", "the split drawn with seed 0 whatever the configuration says"),
+    M("runner-split-ignores-stratify", _RUN, "config.test_fraction, config.seed, config.stratify",
+      "config.test_fraction, config.seed, False", "the split never stratified"),
     M("runner-weights-ignore-seed", _RUN, "init_weights(dataset.X.shape[1], config.hidden, config.seed)",
       "init_weights(dataset.X.shape[1], config.hidden, 0)", "the initial weights drawn with seed 0 whatever the configuration says"),
     M("runner-local-every-ignored", _RUN, "ReferenceSteps(checker, weights, len(y_tr), config, config.local_every)",

@@ -49,13 +49,15 @@ FIRST = ("test_harness.py", "test_optimizer.py", "test_loss.py", "test_model.py"
          "test_validation.py", "test_metrics.py", "test_data.py", "test_training.py")
 LAST = ("test_registry.py", "test_pitfalls.py", "test_cli.py")
 RUNS = {
-    "document": ["--every", "100"],
+    "document": ["--epochs", "30", "--ensemble", "3", "--every", "100"],
     "minibatch": ["--synthetic", "64", "--seed", "3", "--batch-size", "10", "--hidden", "8", "--lr", "0.01",
                   "--epochs", "40", "--patience", "5", "--plateau", "1", "--ensemble", "2", "--no-compile"],
 }
-PARTS = {  # Mutant.verdict -> the paths of a first failure that count
-    "local": ("5 local / ",), "decision": ("6 local / ", "7 local / "), "static": ("1 ", "2 ", "3 "), "free": ("8 ",),
+PARTS = {  # Mutant.verdict -> the failed checks that count (local and anchor: at a named step)
+    "local": ("5 local / ",), "anchor": ("5 anchor / ",), "decision": ("6 local / ", "7 local / "),
+    "static": ("1 ", "2 ", "3 "), "free": ("8 ",),
 }
+PACKAGES = ("conformance", "mlx_reference", "reference_torch")
 VERDICT_TIMEOUT, SUITE_TIMEOUT = 600, 1200
 
 
@@ -88,8 +90,50 @@ def _env(dest: Path) -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(dest)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     env.setdefault("OMP_NUM_THREADS", "1")
-    env.update(PYTHONDONTWRITEBYTECODE="1", MPLBACKEND="Agg", HYPOTHESIS_PROFILE="ci")
+    # pytest's plugins are named with -p instead (``_plugins``); MUTATION_COPY: for ``pytest_sessionfinish``
+    env.update(PYTHONDONTWRITEBYTECODE="1", MPLBACKEND="Agg", HYPOTHESIS_PROFILE="ci", PYTEST_DISABLE_PLUGIN_AUTOLOAD="1",
+               MUTATION_COPY=str(dest))
     return env
+
+
+def foreign_modules(root: Path) -> list[str]:
+    """Modules of this project's packages imported from anywhere but ``root``. An editable install
+    maps a module the copy lacks to the installed tree: such a run tests the wrong code."""
+    top = os.path.realpath(root) + os.sep
+    return sorted(f"{name} from {mod.__file__}" for name, mod in list(sys.modules.items())
+                  if name.split(".")[0] in PACKAGES and getattr(mod, "__file__", None)
+                  and not os.path.realpath(mod.__file__).startswith(top))
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """Loaded into the suite's pytest with ``-p conformance.mutate``: record foreign modules."""
+    copy = os.environ.get("MUTATION_COPY")
+    if copy and foreign_modules(Path(copy)):
+        Path(copy, "foreign.json").write_text(json.dumps(foreign_modules(Path(copy))), encoding="utf-8")
+
+
+def _plugins(dest: Path) -> list[str]:
+    """``-p`` for each installed pytest plugin (autoloading is off in the copy): this project's
+    own only when the copy has its module, so that it is the copy's that loads."""
+    from importlib.metadata import entry_points
+
+    args = ["-p", "conformance.mutate"]
+    for ep in entry_points(group="pytest11"):
+        module = ep.value.split(":")[0]
+        if module.split(".")[0] in PACKAGES:
+            path = dest.joinpath(*module.split("."))
+            if not (path.with_suffix(".py").exists() or (path / "__init__.py").exists()):
+                continue
+        args += ["-p", module]
+    return args
+
+
+def _check_foreign(dest: Path, found: list[str] | None = None) -> None:
+    found = found if found is not None else (json.loads((dest / "foreign.json").read_text(encoding="utf-8"))
+                                             if (dest / "foreign.json").exists() else [])
+    if found:
+        raise RuntimeError(f"the run in {dest} imported this project's modules from outside the copy (an editable "
+                           f"install of another tree?): {'; '.join(found[:3])}")
 
 
 def _tail(text: str, n: int = 400) -> str:
@@ -126,7 +170,8 @@ def probe(path: str) -> int:
                 first = None if o.non_finite else o.first_failure()
                 record.update(status=o.status, non_finite=[str(e) for e in o.non_finite],
                               first=None if first is None else {"path": first.path, "step": first.step,
-                                                                "message": first.message()[:500]})
+                                                                "message": first.message()[:500]},
+                              failed=[] if o.non_finite else [[c.path, c.step] for c in o.checks if not c.passed])
         except Exception:  # a crash is a catch, but not by a check
             record["error"] = _tail(traceback.format_exc(), 800)
         finally:
@@ -134,6 +179,7 @@ def probe(path: str) -> int:
             if hasattr(cli, "run_both"):
                 cli.run_both = real
         out["runs"][name] = record
+    out["foreign"] = foreign_modules(Path(conformance.__file__).parents[1])
     Path(path).write_text(json.dumps(out, indent=1, default=str), encoding="utf-8")
     return 0
 
@@ -152,6 +198,7 @@ def run_verdict(dest: Path) -> dict:
     data = json.loads(report.read_text(encoding="utf-8"))
     if not Path(data["imported_from"]).resolve().is_relative_to(dest.resolve()):
         raise RuntimeError(f"the probe imported conformance from {data['imported_from']}, not from the copy {dest}")
+    _check_foreign(dest, data["foreign"])
     runs, summary = data["runs"], None
     for name, r in runs.items():
         if "error" in r:
@@ -165,14 +212,14 @@ def run_verdict(dest: Path) -> dict:
 
 
 def verdict_part(mutant: Mutant, verdict: dict) -> bool | None:
-    """Whether a run's first failure lies in the part the mutant's entry expects (None: no expectation)."""
+    """Whether a run that did not conform failed a check of the part the mutant's entry expects
+    (a local step check or an anchor: at a named step); None when the entry expects nothing."""
     if mutant.verdict is None or mutant.equivalent:
         return None
     prefixes = PARTS[mutant.verdict]
     for r in verdict.get("runs", {}).values():
-        first = r.get("first")
-        if r.get("exit") and first and first["path"].startswith(prefixes) and (
-                mutant.verdict != "local" or first["step"] is not None):
+        if r.get("exit") and any(path.startswith(prefixes) and (step is not None or mutant.verdict not in ("local", "anchor"))
+                                 for path, step in r.get("failed", [])):
             return True
     return False
 
@@ -188,7 +235,7 @@ def test_files(dest: Path) -> list[str]:
 
 def run_suite(dest: Path) -> dict:
     junit = dest / "junit.xml"
-    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}",
+    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *_plugins(dest), f"--junitxml={junit}",
            *[f"--deselect={t}" for t in FRESHNESS], *test_files(dest)]
     start = time.monotonic()
     try:
@@ -196,6 +243,7 @@ def run_suite(dest: Path) -> dict:
     except subprocess.TimeoutExpired:
         return {"caught": True, "summary": f"timed out after {SUITE_TIMEOUT} s", "seconds": SUITE_TIMEOUT}
     seconds = round(time.monotonic() - start, 1)
+    _check_foreign(dest)
     first = _first_failure(junit)
     if proc.returncode == 0:
         return {"caught": False, "summary": "all passed", "seconds": seconds, "tests": _count(junit)}
@@ -261,7 +309,7 @@ def assess(mutant: Mutant, result: dict) -> list[str]:
     if "verdict" in result:
         part = verdict_part(mutant, result["verdict"])
         if part is False:
-            problems.append(f"the verdict did not catch it by a {mutant.verdict} check first")
+            problems.append(f"the verdict failed no {mutant.verdict} check")
     return problems
 
 
@@ -276,7 +324,7 @@ def _verdict_cell(mutant: Mutant, v: dict | None) -> str:
     if not v["caught"]:
         return "conforms (missed)" if mutant.verdict else "conforms"
     met = verdict_part(mutant, v)
-    return ("" if met is not False else "**unexpected:** ") + v["summary"]
+    return ("" if met is not False else f"**no {mutant.verdict} check failed:** ") + v["summary"]
 
 
 def markdown(results: list[dict], command: str, elapsed: float, detectors: tuple[str, ...]) -> str:
