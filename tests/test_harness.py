@@ -33,6 +33,7 @@ import conformance.runner as runner
 from conformance import cli
 from conformance.compare import compare
 from conformance.data import apply_split, document_dataset, split_indices, synthetic_dataset
+from conformance.ensemble import Run, judge, run_members
 from conformance.intervals import adam_interval
 from conformance.ledger import Ledger, Segments
 from conformance.runner import RunConfig, run_both, side
@@ -284,6 +285,21 @@ def test_ledger_fails_just_outside_its_allowance():
         assert bad.extra["failed_steps"] == 1 and bad.extra["first_failed_step"] == 4
 
 
+def test_first_failure_is_the_earliest_training_step():
+    """``first_failure``: the local checks' earliest step, whatever was tallied first; checks
+    without a step (evaluation, decisions) after every step; then static, anchors, free running."""
+    led = Ledger()
+    one = Segments(["w"], [(1,)])
+    for path, step in (("8 free-running / training loss per step", None), ("1 data / standardized train", None),
+                       ("7 local / test loss at torch's final weights", None), ("5 anchor / reference adam", 1),
+                       (STEPS, 5), (GRADS, 3), (ADAM, 4)):
+        led.judge(path, "loss", one, [1.0], [0.0], [0.5], step, "test")
+    o = runner.Outcome(RunConfig(), document_dataset(), {}, {}, led, {})
+    first = o.first_failure()
+    assert (first.path, first.step) == (GRADS + " / w", 3), (first.path, first.step)
+    assert not o.passed and o.exit_status == 1 and not any(o.part_passed(p) for p in ("local", "static", "anchor", "free"))
+
+
 @pytest.mark.parametrize("value", [float("nan"), float("inf")])
 @pytest.mark.parametrize("allowance", [0.0, 1.0])
 def test_ledger_never_passes_nan_or_infinity(value, allowance):
@@ -330,15 +346,60 @@ def test_adam_interval_reaches_both_ends_of_the_gradient():
 
 
 def test_free_running_fails_a_loop_difference(monkeypatch):
-    """MLX's own run (not the shadow the local checks drive) with its learning rate 0.1% off, the
-    size of a loop-level slip (a schedule, a batch order): its losses leave the ensemble's
-    envelope (margin 10 on the spread of three perturbed torch runs); every local check passes."""
+    """MLX's own run (not the shadow the local checks drive) with its learning rate 1% off, a
+    loop-level slip (a schedule, a batch order) that no local check sees: its losses leave the
+    ensemble's envelope while every local check passes."""
     real = MLX.pipeline.make_adam
-    monkeypatch.setattr(MLX.pipeline, "make_adam", lambda model, lr=1e-3, **kw: real(model, lr * 1.001, **kw))
-    o = run_both(document_dataset(), RunConfig(epochs=20, compiled=False, ensemble=3))
+    monkeypatch.setattr(MLX.pipeline, "make_adam", lambda model, lr=1e-3, **kw: real(model, lr * 1.01, **kw))
+    o = run_both(synthetic_dataset(30, seed=1), RunConfig(epochs=20, seed=1, learning_rate=0.01, compiled=False,
+                                                          ensemble=2))
     assert o.part_passed("local") and o.part_passed("anchor") and o.part_passed("static")
     assert o.free.judged and not o.part_passed("free") and not o.passed
     assert o.first_failure().path.startswith("8 free-running / ")
+
+
+def _free_run(name: str, losses, final: float = 1.0, stopped=None) -> Run:
+    history = {"val_loss": [0.5, 0.4, 0.45], "stopped_epoch": stopped, "best_epoch": 2}
+    metrics = {"accuracy": 0.75, "precision": 0.5, "recall": 1.0, "f1": 2 / 3}
+    return Run(name, {"history": history, "final_weights": {"fc2.bias": np.array([final])},
+                      "test_logits": np.array([0.3, -1.2]), "metrics": metrics}, np.asarray(losses))
+
+
+@pytest.mark.parametrize("factor, passes", [(0.99, True), (1.01, False)])
+def test_free_running_allows_ten_times_the_ensemble(factor, passes):
+    """The free-running judge's budget, bounded from above: with two perturbed torch runs each
+    1e-5 from torch at every step, MLX may be 10 times that (the margin of tolerances.FREE_RUNNING)
+    plus the loss's rounding (0 here) from torch: 1.01x fails, 0.99x passes. Decisions outside the
+    perturbed runs' range fail whatever the margin."""
+    ref = 0.7 - 0.01 * np.arange(12)
+    members = [_free_run("+", ref + 1e-5), _free_run("-", ref - 1e-5)]
+    cand = ref.copy()
+    cand[6] += factor * 10 * 1e-5
+    led = Ledger()
+    judge(led, _free_run("torch", ref), _free_run("mlx", cand, stopped=3), members, 1, np.zeros(12), np.zeros(3), 0.0,
+          ("mlx", "torch"))
+    failed = sorted(c.path for c in led.checks() if not c.passed)
+    expected = ["8 free-running / stopped epoch"] + ([] if passes else ["8 free-running / training loss per step"])
+    assert failed == sorted(expected), failed
+
+
+def test_ensemble_members_are_perturbed_at_rounding_level():
+    """The ensemble's runs differ from torch's by what the local rules allow, not more: learning
+    rates within 1e-5 relative (update_rtol), initial weights moved by at most 1e-6 relative (4u,
+    and the rounding to float32), and each kind of perturbation present."""
+    w = init_weights(2, 10, seed=0)
+    seen = []
+    run_members(lambda weights, lr, label: seen.append((weights, lr)) or Run(label, {}, np.zeros(1)), w, 1e-3, "ieee", 6)
+    assert len(seen) == 6
+    moved_any = lr_any = False
+    for weights, lr in seen:
+        assert abs(lr / 1e-3 - 1) <= 1.01e-5, lr
+        lr_any |= lr != 1e-3
+        for k, v in w.items():
+            move = np.abs(np.asarray(weights[k], np.float64) - v)
+            assert np.all(move <= 1e-6 * np.abs(v)), (k, float((move / np.abs(v)).max()))
+            moved_any |= bool(move.max() > 0)
+    assert moved_any and lr_any
 
 
 # ---- (d) every check compares the two sides it names ------------------------------------------------
@@ -426,7 +487,8 @@ PERTURBED = {  # what is perturbed -> (how, the checks (path prefixes) that must
         ["6 local / validation loss at torch's weights", "7 local / test loss at torch's final weights"]),
     "mlx logits (x (1 + 1e-4))": (_mlx_logits, ["7 local / test logits at torch's final weights"]),
     "mlx accuracy (+1e-9)": (_mlx_metrics, ["7 local / accuracy from the same logits"]),
-    "mlx early stopping (one epoch late)": (_mlx_late_stop, ["6 local / stopped epoch from torch's validation losses"]),
+    "mlx early stopping (one epoch late)": (_mlx_late_stop, ["6 local / stopped epoch from torch's validation losses",
+                                                            "8 free-running / stopped epoch"]),
     "mlx plateau (factor 0.2)": (_mlx_plateau_factor, ["6 local / learning rate per epoch"]),
     "mlx standardized data (x (1 + 1e-4))": (_mlx_standardized, ["1 data / standardized train"]),
     "torch recorded gradients (x (1 + 1e-4))": (
@@ -440,22 +502,25 @@ PERTURBED = {  # what is perturbed -> (how, the checks (path prefixes) that must
         [STEPS + " / fc2.weight"]),
     "torch adam (eps 1e-6)": (_torch_adam, ["5 anchor / reference adam vs its formula"]),
 }
-# the document (validation worse from epoch 1): patience 5 stops at epoch 6, plateau 2 reduces at 4
-PERTURB_RUN = RunConfig(epochs=8, patience=5, plateau={"patience": 2}, compiled=False, ensemble=0)
+# 20 rows (12 / 4 / 4), validation worse from epoch 1 at lr 0.05: the plateau schedule reduces the
+# rate and early stopping stops within 8 epochs; one perturbed torch run judges the free run
+PERTURB_DATA = lambda: synthetic_dataset(20, seed=2)  # noqa: E731
+PERTURB_RUN = RunConfig(epochs=8, seed=2, learning_rate=0.05, patience=3, plateau={"patience": 1}, compiled=False,
+                        ensemble=1)
 
 
 def test_the_perturbation_run_conforms():
-    o = run_both(document_dataset(), RunConfig(**vars(PERTURB_RUN)))
+    o = run_both(PERTURB_DATA(), RunConfig(**vars(PERTURB_RUN)))
     assert o.passed, o.first_failure() and o.first_failure().message()
     h = o.results["torch"]["history"]
-    assert h["stopped_epoch"] == 6 and min(h["lr"]) < h["lr"][0]
+    assert h["stopped_epoch"] is not None and min(h["lr"]) < h["lr"][0] and o.free.judged
 
 
 @pytest.mark.parametrize("what", list(PERTURBED))
 def test_perturbed_side_fails_its_check(monkeypatch, what):
     perturb, paths = PERTURBED[what]
     perturb(monkeypatch)
-    o = run_both(document_dataset(), RunConfig(**vars(PERTURB_RUN)))
+    o = run_both(PERTURB_DATA(), RunConfig(**vars(PERTURB_RUN)))
     failed = _failed(o)
     for path in paths:
         assert any(p.startswith(path) for p in failed), f"{what}: no failed check {path!r}; failed: {sorted(failed)}"
@@ -481,3 +546,27 @@ def test_cli_exits_1_and_reports_the_failure(monkeypatch, tmp_path, capsys):
         assert c["step"] == 1 and "MISMATCH" in c["message"], c
     assert report["verdict"]["status"] == "does-not-conform" and report["verdict"]["exit_status"] == 1
     assert report["verdict"]["parts"]["local"] is False and report["verdict"]["first_failure"].startswith("5 local / ")
+
+
+# ---- the mutation runner's data ----------------------------------------------------------------------
+
+def test_mutants_are_well_formed_and_current():
+    """Every mutant of ``python -m conformance.mutate`` says what its bug means and which part of
+    the verdict must catch it, or why it is equivalent; its text occurs exactly once in its file
+    (edit conformance/mutants.py along with a line it names). The mutation runner deselects this
+    test: in a mutated copy one text is gone on purpose."""
+    from collections import Counter
+
+    from conformance.mutate import PARTS, ROOT
+    from conformance.mutants import MUTANTS
+
+    assert not [i for i, n in Counter(m.id for m in MUTANTS).items() if n > 1]
+    live = [m for m in MUTANTS if not m.equivalent]
+    per_package = Counter(m.package for m in live)
+    assert per_package["conformance"] >= 20 and sum(per_package.values()) >= 25, per_package
+    for m in MUTANTS:
+        assert m.old != m.new and len(m.bug) > 20, m.id
+        assert m.verdict is None or m.verdict in PARTS, m.id
+        assert not m.equivalent or len(m.equivalent) > 30, m.id
+        count = (ROOT / m.file).read_text(encoding="utf-8").count(m.old)
+        assert count == 1, f"{m.id}: its text occurs {count} times in {m.file}; update it in conformance/mutants.py"
