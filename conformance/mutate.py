@@ -209,7 +209,8 @@ def run_verdict(dest: Path) -> dict:
         elif r.get("exit") != 0:
             first = r.get("first")
             where = f"{first['path']}" + ("" if first["step"] is None else f" @ step {first['step']}") if first else (
-                "; ".join(r.get("non_finite") or []) or f"status {r.get('status')}")
+                "; ".join(r.get("non_finite") or []) or ("refused before running" if r.get("status") is None
+                                                         else f"status {r['status']}"))
             summary = summary or f"{name}: exit {r['exit']}: {where}"
     return {"caught": summary is not None, "summary": summary or "conforms", "runs": runs, "seconds": seconds}
 
@@ -263,7 +264,8 @@ def _first_failure(junit: Path) -> str | None:
             el = case.find(tag)
             if el is not None:
                 module = case.get("classname", "").replace(".", "/")
-                test = f"{module}.py::{case.get('name')}" if module else case.get("name", "?")
+                name = case.get("name") or ""
+                test = f"{module}.py::{name}" if module and name else f"{module}.py" if module else name or "?"
                 message = (el.get("message") or el.text or "").strip().splitlines()
                 return f"{test}: {message[0][:160] if message else tag}"
     return None
