@@ -178,7 +178,7 @@ class Outcome:
         if not failed:
             return None
         order = {"local": 0, "static": 1, "anchor": 2, "free": 3}
-        return min(failed, key=lambda c: (order[_part(c.path)], c.step or 0, _stage(c.path)))
+        return min(failed, key=lambda c: (order[_part(c.path)], math.inf if c.step is None else c.step, _stage(c.path)))
 
 
 def _stage(path: str) -> int:
