@@ -58,6 +58,7 @@ class Shadow:
             self.model = pkg.model.to_dtype(pkg.model.SimpleNN(in_features, hidden), "float32")
             self.optimizer = pkg.optim.make_adam(self.model, learning_rate)
             self.train_step = pkg.train.make_train_step(self.model, self.optimizer, compiled=compiled)
+            self.lr0 = pkg.optim.get_learning_rate(self.optimizer)  # as made, before any state is loaded
         self._data: dict[int, tuple] = {}
 
     def arrays(self, X: np.ndarray, y: np.ndarray):

@@ -32,7 +32,7 @@ from .compare import Check, compare, compare_tree
 from .data import Dataset, apply_split, document_split, epoch_orders, split_indices
 from .effects import InputEffect
 from .ensemble import FreeRun, LossSeries, NonFinite, Run, judge, run_members
-from .ledger import Ledger
+from .ledger import Ledger, Segments
 from .local import LocalChecker, Shadow
 from .sides import SIDES, precision_mode, side  # noqa: F401  (re-exported)
 from .tolerances import FREE_RUNNING, data_scale, gradient_scales
@@ -259,6 +259,7 @@ class ReferenceSteps:
         self.orders = epoch_orders(n_train, config.seed) if self.batches else None
         self.order, self.position = None, 0
         self._pkg = pkg
+        self.lr0: float | None = None
 
     def _batch(self):
         if self.batches is None:
@@ -283,8 +284,11 @@ class ReferenceSteps:
             for n, v in tree.items():
                 if not np.all(np.isfinite(v)):
                     raise NonFinite("torch", self.k, f"the {what} of {n}", float(v[~np.isfinite(v)].flat[0]))
+        lr = pkg.optim.get_learning_rate(optimizer)
+        if self.k == 1:
+            self.lr0 = lr  # the learning rate the reference's optimizer started with
         if self.k % self.every == 0 or self.k == 1:
-            self.checker.check_step(self.k, self.state, pkg.optim.get_learning_rate(optimizer), idx, value, grads, after)
+            self.checker.check_step(self.k, self.state, lr, idx, value, grads, after)
         self.state = after
 
 
@@ -313,7 +317,8 @@ def run_both(dataset: Dataset, config: RunConfig, on_epoch: Callable | None = No
 
     def ref_epoch(record):
         if len(y_va):
-            val_floor.append(checker.check_validation(record["epoch"], ref_steps.state[0], Xs["val"], y_va,
+            # judged at the training step that ends the epoch, so it sorts among the steps
+            val_floor.append(checker.check_validation(ref_steps.k, ref_steps.state[0], Xs["val"], y_va,
                                                       record["val_loss"]))
         if on_epoch:
             on_epoch("torch", record)
@@ -335,6 +340,7 @@ def run_both(dataset: Dataset, config: RunConfig, on_epoch: Callable | None = No
         return outcome
     m, t = outcome.results["mlx"], outcome.results["torch"]
     _static_checks(ledger, m, t, Xs, splits, weights, modes, judged)
+    _loop_checks(ledger, outcome, shadow, ref_steps, checker, config)
     _decisions(ledger, m, t, config)
     if len(y_te):
         checker.check_evaluation(t["final_weights"], Xs["test"], y_te, t["test_logits"], t["test_loss"])
@@ -381,6 +387,34 @@ def _static_checks(ledger: Ledger, m: dict, t: dict, Xs: dict, splits: dict, wei
                           exact=lambda: exact(steps.loss_and_gradients, weights, X_train, y)[1],
                           scales=gradient_scales(weights, X_train), extras=effect.of("grads"), **common):
         ledger.add(c)
+
+
+def _loop_checks(ledger: Ledger, outcome: Outcome, shadow: Shadow, ref_steps: ReferenceSteps, checker: LocalChecker,
+                 config: RunConfig) -> None:
+    """What the local steps cannot see, because they load the reference's learning rate and batch
+    into the candidate: each side's optimizer starts at the configured rate; MLX's own loop (its
+    free run) takes its first step on the same batch from the same state, so its loss is torch's
+    within that step's bound (a batch order reversed or reseeded fails here); both loops take the
+    same number of steps an epoch (a dropped partial batch fails here) and evaluate the same kind of
+    weights (final or best)."""
+    exact = dict(kind="decision", mode=ledger.mode, reproduce=ledger.reproduce, device=ledger.device)
+    for name, lr in zip(("mlx", "torch"), (shadow.lr0, ref_steps.lr0)):
+        ledger.add(compare(np.array(lr if lr is not None else np.nan), np.array(config.learning_rate),
+                           path=f"5 local / {name}'s learning rate before step 1 (the configuration's)",
+                           names=(name, "configured"), **exact))
+    losses = outcome.losses
+    if len(losses["mlx"]) and len(losses["torch"]) and checker.loss_bounds:
+        ledger.judge("5 local / mlx's own loop: loss of its first step", "loss", Segments([""], [()]),
+                     losses["mlx"][:1], losses["torch"][:1], np.array(checker.loss_bounds[:1]), 1,
+                     "both sides' rounding bound of step 1's loss (the same weights and, if the loops agree, batch)")
+    hm, ht = outcome.results["mlx"]["history"], outcome.results["torch"]["history"]
+    per = lambda h, k: k // max(len(h["epoch"]), 1)  # noqa: E731
+    ledger.add(compare(np.array(per(hm, len(losses["mlx"]))), np.array(per(ht, len(losses["torch"]))),
+                       path="6 local / training steps an epoch", names=("mlx", "torch"), **exact))
+    kinds = {"final": 0.0, "best": 1.0}
+    ledger.add(compare(np.array(kinds.get(hm.get("evaluated_weights"), -1.0)),
+                       np.array(kinds.get(ht.get("evaluated_weights"), -1.0)),
+                       path="7 local / weights evaluated (0 final, 1 best)", names=("mlx", "torch"), **exact))
 
 
 def _decisions(ledger: Ledger, m: dict, t: dict, config: RunConfig) -> None:

@@ -80,6 +80,8 @@ OPTIONS = {  # option -> (argv, the RunConfig fields it sets, or "dataset.<attr>
     "--local-every": (["--local-every", "5"], {"local_every": 5}),
     "--device": (["--device", "cpu"], {"device": "cpu"}),
     "--synthetic": (["--synthetic", "30"], {"dataset.n_samples": 30}),
+    "--restore-best": (["--restore-best"], {"restore_best": True}),
+    "--split": (["--synthetic", "30", "--split", "sklearn"], {"split": "sklearn", "dataset.n_samples": 30}),
 }
 # Options that choose the data or what is written: tests/test_cli.py runs them end to end.
 ELSEWHERE = {"--data", "--target", "--features", "--table", "--json", "--plot", "--every", "--help"}
