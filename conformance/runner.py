@@ -28,14 +28,15 @@ from typing import Callable
 import numpy as np
 
 from . import steps
-from .compare import Check, compare, compare_tree
+from .compare import Check, compare
 from .data import Dataset, apply_split, document_split, epoch_orders, split_indices
 from .effects import InputEffect
 from .ensemble import FreeRun, LossSeries, NonFinite, Run, judge, run_members
 from .ledger import Ledger, Segments
 from .local import LocalChecker, Shadow
 from .sides import SIDES, precision_mode, side  # noqa: F401  (re-exported)
-from .tolerances import FREE_RUNNING, data_scale, gradient_scales
+from .bounds import step_bounds
+from .tolerances import FREE_RUNNING, Tolerance, data_scale
 from .weights import init_weights
 
 PACKAGES = {"mlx": "mlx_reference", "torch": "reference_torch"}
@@ -367,7 +368,6 @@ def run_both(dataset: Dataset, config: RunConfig, on_epoch: Callable | None = No
 def _static_checks(ledger: Ledger, m: dict, t: dict, Xs: dict, splits: dict, weights: dict, modes: dict, mode: str):
     """Each pipeline's own standardization and first forward pass, loss and gradients."""
     common = dict(dtype="float32", mode=mode, reproduce=ledger.reproduce, device=ledger.device, names=ledger.names)
-    exact = steps.exact
     for part in ("train", "val", "test"):
         ledger.add(compare(m["standardized"][part], t["standardized"][part], path=f"1 data / standardized {part}",
                            kind="data", scale=data_scale(splits["train"][0]),
@@ -375,18 +375,35 @@ def _static_checks(ledger: Ledger, m: dict, t: dict, Xs: dict, splits: dict, wei
                            if p == "train" else None, **common))
         ledger.add(compare(t["standardized"][part], Xs[part], path=f"1 data / torch's pipeline standardizes as its scaler ({part})",
                            kind="decision", **{**common, "names": ("pipeline", "scaler")}))
+    # the first forward pass, loss and gradients: within both sides' derived rounding bounds at these
+    # weights (conformance.bounds, as the local checks), plus the float64 effect of the difference
+    # between the two sides' own standardized inputs
     X_train = t["standardized"]["train"]
     y = splits["train"][1]
     effect = InputEffect(weights, m["standardized"]["train"], X_train, y)
-    ledger.add(compare(m["initial_logits"], t["initial_logits"], path="2 model / initial logits (train)", kind="forward",
-                       exact=lambda: exact(steps.forward, weights, X_train), extra=effect.of("logits"), **common))
-    ledger.add(compare(m["initial_loss"], t["initial_loss"], path="3 loss / initial BCE (train)", kind="loss",
-                       exact=lambda: exact(steps.loss_and_gradients, weights, X_train, y)[0], extra=effect.of("loss"),
-                       **common))
-    for c in compare_tree(m["initial_grads"], t["initial_grads"], path="3 loss / initial gradients", kind="gradient",
-                          exact=lambda: exact(steps.loss_and_gradients, weights, X_train, y)[1],
-                          scales=gradient_scales(weights, X_train), extras=effect.of("grads"), **common):
-        ledger.add(c)
+    ba, bb = (step_bounds(weights, np.asarray(X_train, np.float64), np.asarray(y, np.float64), modes[s])
+              for s in ("mlx", "torch"))
+    derived = Tolerance(0.0, 0.0, reason="both sides' derived rounding bounds (conformance.bounds)")
+
+    def within(actual, expected, path, kind, bound, what, exact_value):
+        extra = effect.of(what)
+        allowance = bound + (0.0 if extra is None else extra[0])
+        label = "both sides' rounding bound (conformance.bounds)" + ("" if extra is None else f" + {extra[1]}")
+        return compare(actual, expected, path=path, kind=kind, tol=derived, extra=(allowance, label), scale=0.0,
+                       exact=exact_value, **common)
+
+    ledger.add(within(m["initial_logits"], t["initial_logits"], "2 model / initial logits (train)", "forward",
+                      ba.logits + bb.logits, "logits", lambda: ba.exact_logits))
+    ledger.add(within(m["initial_loss"], t["initial_loss"], "3 loss / initial BCE (train)", "loss", ba.loss + bb.loss,
+                      "loss", lambda: ba.exact_loss))
+    grads_effect = effect.of("grads") or {}
+    for name in sorted(t["initial_grads"]):
+        extra = grads_effect.get(name)
+        allowance = ba.grads[name] + bb.grads[name] + (0.0 if extra is None else extra[0])
+        ledger.add(compare(m["initial_grads"][name], t["initial_grads"][name], path=f"3 loss / initial gradients / {name}",
+                           kind="gradient", tol=derived, scale=0.0, exact=lambda n=name: ba.exact_grads[n],
+                           extra=(allowance, "both sides' rounding bound (conformance.bounds)"
+                                  + ("" if extra is None else f" + {extra[1]}")), **common))
 
 
 def _loop_checks(ledger: Ledger, outcome: Outcome, shadow: Shadow, ref_steps: ReferenceSteps, checker: LocalChecker,

@@ -376,8 +376,11 @@ def test_a_real_signal_mid_run(tmp_path, long_csv, sig, status, said):
     code = ("import conformance.cli as c, conformance.data.csv_reader as r; c.PROGRESS_AFTER = 0; r._CHUNK_ROWS = 1000; "
             f"raise SystemExit(c.main(['--data', {str(long_csv)!r}, '--json', 'r.json']))")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    # a process started in the background (nohup, CI's shells) inherits SIGINT ignored, and Python
+    # then leaves it ignored: give the child the default disposition, as a terminal would
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         first = proc.stderr.readline()  # the first progress line: reading has begun
         assert "reading long.csv" in first, first
