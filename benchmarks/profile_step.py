@@ -20,6 +20,9 @@ Writes ``DIR/profile-<device>.md`` (tables) and ``DIR/profile-<device>.json`` (e
   so (then the stages are the only split).
 - **torch's own operator profile** (CPU): ``torch.profiler``'s self time per ``aten`` operator of the
   real step, textbook and best variant.
+- **Another BLAS** (CPU, ``--blas PATH``): MLX's Linux CPU wheel calls ``cblas_sgemm`` from a
+  bundled reference BLAS; the compiled step in fresh processes with ``PATH`` preloaded, against
+  without.
 - **Remedies** (both): the compiled MLX step with the model's layers written as MLX expressions
   compilation can fuse (fc1, whose inner dimension is 2, as two broadcast multiply-adds; fc2,
   whose output is one column, as a product and a row sum), timed beside the unchanged step in
@@ -300,6 +303,43 @@ def profile_remedies(size: Size, device: str, quiet_s: float) -> dict:
     return {"size": size.id, "device": device, "remedies": timed}
 
 
+def time_compiled_step(size: Size, device: str, seconds: float = 3.0, quiet_s: float = 0.0) -> dict:
+    """The unchanged compiled MLX step in this process: median and minimum of interleaved rounds."""
+    with harness.on_device("mlx", device):
+        run = calls.build("train_step", "mlx-compiled", device, size)
+        run()
+        t0 = time.perf_counter()
+        run()
+        return interleaved({"step": run}, rounds_for(time.perf_counter() - t0, seconds), quiet_s=quiet_s)["step"]
+
+
+def profile_preloaded_blas(size: Size, blas: str, blocks: int, quiet_s: float) -> dict:
+    """MLX's Linux CPU wheel calls ``cblas_sgemm`` from its bundled reference BLAS; a BLAS loaded
+    first (``LD_PRELOAD``) answers those calls instead. The compiled step, in fresh processes,
+    alternately without and with ``blas`` preloaded (``blocks`` processes each)."""
+    import subprocess
+
+    results: dict[str, list[dict]] = {"bundled reference BLAS": [], f"LD_PRELOAD={blas}": []}
+    for _ in range(blocks):
+        for name in results:
+            env = dict(os.environ)
+            env["PYTHONPATH"] = os.pathsep.join([harness.repo_root()] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+            if name.startswith("LD_PRELOAD"):
+                env["LD_PRELOAD"] = blas
+            cmd = [harness.python(), "-m", "benchmarks.profile_step", "--time-step", size.id, "--quiet", str(quiet_s),
+                   "--out", "-"]
+            done = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=harness.repo_root(), check=True)
+            results[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
+    out = {}
+    for name, runs in results.items():
+        out[name] = {"median_s": statistics.median(r["median_s"] for r in runs), "min_s": min(r["min_s"] for r in runs),
+                     "blas": sorted({b for r in runs for b in r["blas"]})}
+    base = out["bundled reference BLAS"]["median_s"]
+    for r in out.values():
+        r["speedup"] = base / r["median_s"]
+    return {"size": size.id, "device": "cpu", "preload": out}
+
+
 # ---- kernels, through CUPTI (GPU) ---------------------------------------------------------------
 
 
@@ -415,6 +455,13 @@ def render(report: dict) -> str:
         for name, r in rm["remedies"].items():
             lines.append(f"| {name} | {_t(r['median_s'])} | {_t(r['min_s'])} | {r['speedup']:.2f}× | {r['first_loss_rel_diff']:.1e} |")
         lines.append("")
+    for pb in report.get("blas", []):
+        lines += [f"## MLX's compiled step at {pb['size']} with another BLAS (fresh processes, alternating)", "",
+                  "| BLAS | median | min | speedup | BLAS libraries loaded |", "|---|---:|---:|---:|---|"]
+        for name, r in pb["preload"].items():
+            lines.append(f"| {name} | {_t(r['median_s'])} | {_t(r['min_s'])} | {r['speedup']:.2f}× | "
+                         f"{', '.join(r['blas'])} |")
+        lines.append("")
     for kp in report.get("kernels", []):
         lines += [f"## CUDA kernels per training step at {kp['size']} ({SIZES[kp['size']].label})", "",
                   "| implementation | wall per step | GPU busy per step | kernels per step | busy / wall | first call |",
@@ -456,9 +503,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", type=float, default=0.0,
                         help="before each round, wait up to this many seconds while other processes hold the CPUs")
     parser.add_argument("--parts", default="stages,remedies,kernels,ops", help="which parts to run")
+    parser.add_argument("--blas", default=None,
+                        help="CPU: also time the compiled MLX step with this BLAS library preloaded (LD_PRELOAD)")
+    parser.add_argument("--time-step", default=None, help=argparse.SUPPRESS)  # a child of --blas
     parser.add_argument("--impls", default="mlx-compiled,mlx-eager,torch-eager,torch-fused,torch-compile,torch-compile-ro",
                         help="implementations for the kernel and operator profiles")
     args = parser.parse_args(argv)
+    if args.time_step:  # one child process of --blas: print the compiled step's time as JSON
+        result = time_compiled_step(SIZES[args.time_step], "cpu", quiet_s=args.quiet)
+        print(json.dumps({**result, "blas": harness.blas_libraries()}))
+        return 0
     sizes = [SIZES[s] for s in args.sizes.split(",")]
     parts = set(args.parts.split(","))
     impls = args.impls.split(",")
@@ -473,15 +527,19 @@ def main(argv: list[str] | None = None) -> int:
                     "versions": env["versions"], "cpu_name": env["cpu_name"], "cpu_count": env["cpu_count"],
                     "gpu_name": env["gpu"]["torch_device_name"] if args.device == "gpu" else None,
                     "precision": precision if args.device == "gpu" else "ieee", "blas": env["blas"],
-                    "stages": [], "remedies": [], "kernels": [], "torch_ops": []}
+                    "stages": [], "remedies": [], "blas": [], "kernels": [], "torch_ops": []}
     os.makedirs(args.out, exist_ok=True)
     for size in sizes:
         for part, fn in (("stages", lambda: profile_stages(size, args.device, args.quiet)),
                          ("remedies", lambda: profile_remedies(size, args.device, args.quiet)),
+                         ("blas", lambda: profile_preloaded_blas(size, args.blas, 3, args.quiet)),
                          ("kernels", lambda: profile_kernels(size, impls, args.steps, args.quiet)),
                          ("ops", lambda: profile_torch_ops(size, [i for i in impls if i.startswith("torch")
                                                                   and i != "torch-compile-ro"], args.steps))):
-            if part not in parts or (part == "kernels" and args.device != "gpu") or (part == "ops" and args.device != "cpu"):
+            if part == "blas":
+                if not args.blas or args.device != "cpu":
+                    continue
+            elif part not in parts or (part == "kernels" and args.device != "gpu") or (part == "ops" and args.device != "cpu"):
                 continue
             t0 = time.perf_counter()
             try:
@@ -494,8 +552,8 @@ def main(argv: list[str] | None = None) -> int:
                 json.dump(report, f, indent=1, default=str)
     with open(os.path.join(args.out, f"profile-{args.device}.md"), "w") as f:
         f.write(render({**report, **{k: [r for r in report[k] if "error" not in r] for k in
-                                     ("stages", "remedies", "kernels", "torch_ops")}}))
-    errors = [r for k in ("stages", "remedies", "kernels", "torch_ops") for r in report[k] if "error" in r]
+                                     ("stages", "remedies", "blas", "kernels", "torch_ops")}}))
+    errors = [r for k in ("stages", "remedies", "blas", "kernels", "torch_ops") for r in report[k] if "error" in r]
     for r in errors:
         print(f"profile_step: {r['size']}: {r['error']}", file=sys.stderr)
     print(f"wrote {os.path.join(args.out, f'profile-{args.device}.md')}")
