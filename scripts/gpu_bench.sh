@@ -92,7 +92,9 @@ fi
 # ---- where a step's time goes, kernel by kernel
 if has profile; then
   echo "== profile, $mode ($(left) s left)"
-  $py -m benchmarks.profile_step --device gpu --sizes "${PROFILE_SIZES:-doc5,n1m,wide4k}" --out "$out/prof" \
+  # cut at the call's budget: the JSON is written after every part, the Markdown at the end
+  timeout $(( $(left) > 30 ? $(left) - 10 : 20 )) \
+    $py -m benchmarks.profile_step --device gpu --sizes "${PROFILE_SIZES:-doc5,n1m,wide4k}" --out "$out/prof" \
     > "$out/profile-$mode.log" 2>&1 || status=1
   tail -3 "$out/profile-$mode.log"
   for f in "$out"/prof/profile-gpu.*; do mv "$f" "$out/$(basename "${f/profile-gpu/profile-gpu-$mode}")"; done
