@@ -18,7 +18,7 @@ import time
 def main(argv: list[str]) -> int:
     impl, device, size_id = argv[:3]
     precision = argv[3] if len(argv) > 3 and argv[3] != "-" else None
-    from benchmarks import harness
+    from benchmarks import calls, harness
     from benchmarks.cases import IMPLS, SIZES
 
     framework = IMPLS[impl][0]
@@ -27,7 +27,7 @@ def main(argv: list[str]) -> int:
 
         tdev.set_precision_mode(precision or "ieee")
     with harness.on_device(framework, device):
-        run = harness.build("first_call", impl, device, SIZES[size_id])
+        run = calls.build("first_call", impl, device, SIZES[size_id])
     with harness.timing_context(framework, device):
         print("ready", flush=True)
         sys.stdin.readline()
@@ -36,7 +36,7 @@ def main(argv: list[str]) -> int:
         t1 = time.perf_counter()
         print(f"first {t1 - t0!r}", flush=True)
         t2 = time.perf_counter()
-        harness.check_result(run())
+        calls.check_result(run())
         t3 = time.perf_counter()
         print(f"second {t3 - t2!r}", flush=True)
     return 0

@@ -68,10 +68,33 @@ GROUPS: dict[str, str] = {
 # "adam_update" depends only on the parameter count: it is measured at the first selected size
 # of each hidden width (doc5, wide1k, wide4k in the full matrix).
 
+# Implementations: (framework, variant). torch's variants are built in torch_variants.py:
+# "torch-eager" is the reference as written (Adam foreach=False, the textbook loop); the others
+# are torch as its users run it.
 IMPLS: dict[str, tuple[str, str]] = {
     "mlx-compiled": ("mlx", "compiled"),
     "mlx-eager": ("mlx", "eager"),
     "torch-eager": ("torch", "eager"),
+    "torch-foreach": ("torch", "foreach"),
+    "torch-fused": ("torch", "fused"),
+    "torch-compile": ("torch", "compile"),
+    "torch-compile-ro": ("torch", "compile-ro"),
+}
+TORCH_IMPLS = tuple(i for i, (f, _) in IMPLS.items() if f == "torch")
+COMPILED_TORCH = ("torch-compile", "torch-compile-ro")
+_MLX = ("mlx-compiled", "mlx-eager")
+# Which implementations each group times. Groups without an optimizer (forward, loss and
+# gradients) do not tell Adam's variants apart; the one Adam update does not tell torch.compile of
+# the loss from its fused Adam. The pipeline is the product's run_pipeline with the variant's Adam
+# (its loss stays the reference's: run_pipeline is not compiled).
+GROUP_IMPLS: dict[str, tuple[str, ...]] = {
+    "forward": _MLX + ("torch-eager",) + COMPILED_TORCH,
+    "loss_and_grad": _MLX + ("torch-eager",) + COMPILED_TORCH,
+    "adam_update": _MLX + ("torch-eager", "torch-foreach", "torch-fused"),
+    "train_step": tuple(IMPLS),
+    "epoch": tuple(IMPLS),
+    "pipeline": _MLX + ("torch-eager", "torch-foreach", "torch-fused"),
+    "first_call": _MLX + ("torch-eager",) + COMPILED_TORCH,
 }
 DEVICES = ("cpu", "gpu")
 

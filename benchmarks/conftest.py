@@ -10,6 +10,12 @@ Options (besides pytest-benchmark's own ``--benchmark-*``):
                     framework lacks is skipped with the reason (e.g. torch without CUDA/MPS).
 --bench-sizes       comma list of size ids from benchmarks/cases.py, or "all" (default: all;
                     with --bench-quick or --benchmark-disable: doc5,n1k)
+--bench-impls       comma list of implementations from benchmarks/cases.py (mlx-compiled,
+                    mlx-eager, torch-eager, torch-foreach, torch-fused, torch-compile,
+                    torch-compile-ro), or "all" (default). Each group times those of them it
+                    applies to (cases.GROUP_IMPLS); torch-compile-ro only on CUDA. With
+                    --benchmark-disable, torch's compiled variants run at the first size only
+                    (each compilation costs seconds on a CPU)
 --bench-quick       the quick matrix: sizes doc5,n1k and no cold-cache first-call runs
 --bench-budget      seconds one benchmark may take, warm-up included (default 30), or per
                     device, e.g. cpu=15,gpu=40: a call too slow for it is skipped, and the skip
@@ -35,13 +41,14 @@ import time
 
 import pytest
 
-from benchmarks.cases import DEVICES, GROUPS, IMPLS, QUICK_SIZES, SIZES
+from benchmarks.cases import COMPILED_TORCH, DEVICES, GROUP_IMPLS, GROUPS, IMPLS, QUICK_SIZES, SIZES
 
 
 def pytest_addoption(parser):
     group = parser.getgroup("bench", "MLX vs PyTorch benchmarks (benchmarks/)")
     group.addoption("--bench-device", default="cpu", help="cpu, gpu, cpu,gpu or all (default: cpu)")
     group.addoption("--bench-sizes", default=None, help=f"comma list of {','.join(SIZES)} or all")
+    group.addoption("--bench-impls", default="all", help=f"comma list of {','.join(IMPLS)} or all")
     group.addoption("--bench-quick", action="store_true", help="quick matrix: doc5,n1k, no cold first-call runs")
     group.addoption("--bench-budget", default="30", help="seconds per benchmark, warm-up included: 30, or cpu=15,gpu=40")
     group.addoption("--bench-deadline", type=float, default=None,
@@ -65,6 +72,12 @@ class Settings:
             unknown = [s for s in self.sizes if s not in SIZES]
             if unknown:
                 raise pytest.UsageError(f"--bench-sizes: unknown size(s) {', '.join(unknown)}; choose from {', '.join(SIZES)}")
+        impls = config.getoption("--bench-impls")
+        self.impls = list(IMPLS) if impls == "all" else [i.strip() for i in impls.split(",") if i.strip()]
+        unknown = [i for i in self.impls if i not in IMPLS]
+        if unknown or not self.impls:
+            raise pytest.UsageError(f"--bench-impls: unknown implementation(s) {', '.join(unknown) or impls!r}; "
+                                    f"choose from {', '.join(IMPLS)} or all")
         devices = config.getoption("--bench-device")
         self.devices = list(DEVICES) if devices == "all" else [d.strip() for d in devices.split(",") if d.strip()]
         unknown = [d for d in self.devices if d not in DEVICES]
@@ -117,10 +130,15 @@ def _cases(group: str, settings: Settings):
         sizes = list(widths.values())
     if group == "first_call":
         sizes = [s for s in sizes if s == "doc5"] or sizes[:1]
+    impls = [i for i in GROUP_IMPLS[group] if i in settings.impls]
     for size in sizes:
         for device in settings.devices:
-            for impl in IMPLS:
-                if group == "first_call" and impl.startswith("mlx"):
+            for impl in impls:
+                if impl in COMPILED_TORCH and settings.disabled and size != sizes[0]:
+                    continue  # CI: each compilation costs seconds on a CPU; one size shows the code runs
+                if impl == "torch-compile-ro" and device == "cpu":
+                    continue  # reduce-overhead is CUDA graphs; on the CPU it is the default mode
+                if group == "first_call" and (impl.startswith("mlx") or impl in COMPILED_TORCH):
                     caches = ("warm",) if settings.quick else ("cold", "warm")
                     for cache in caches:
                         yield pytest.param((impl, device, size, cache), id=f"{size}-{device}-{impl}-{cache}-cache")
@@ -134,6 +152,8 @@ def pytest_generate_tests(metafunc):
         if group not in GROUPS:
             raise pytest.UsageError(f"{metafunc.function.__name__}: a benchmark test is named test_<group>, group one of {', '.join(GROUPS)}")
         metafunc.parametrize("bench_case", list(_cases(group, metafunc.config._bench)))
+    if "variant_device" in metafunc.fixturenames:  # test_torch_variants.py: the session's devices
+        metafunc.parametrize("variant_device", metafunc.config._bench.devices)
 
 
 @pytest.fixture(scope="session")
@@ -197,6 +217,14 @@ def bench_info(bench_case, settings, precision_mode, device_peaks):
         "cpu_count": env["cpu_count"],
     }
     reason = harness.unavailable(framework, device)
+    if framework == "torch":
+        from benchmarks import torch_variants as tv
+
+        info["variant_label"] = tv.VARIANTS[impl].label
+        if reason is None:
+            import reference_torch.device as tdev
+
+            reason = tv.not_applicable(impl, device, tdev.backend(device))
     if reason is None:
         info.update(harness.describe(framework, device))
     if device in device_peaks:
@@ -226,7 +254,7 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     machine_info["bench"] = {
         "environment": harness.environment(),
         "peaks": getattr(config, "_bench_peaks", {}),
-        "options": {"devices": settings.devices, "sizes": settings.sizes, "quick": settings.quick,
+        "options": {"devices": settings.devices, "sizes": settings.sizes, "impls": settings.impls, "quick": settings.quick,
                     "budget_s": settings.budgets, "deadline_s": settings.deadline, "time_s": settings.target, "precision": settings.precision},
         "command": "python -m pytest " + " ".join(config.invocation_params.args),
         "skipped": list(_SKIPS),

@@ -10,7 +10,10 @@ and device, log scales) and ``DIR/groups.png`` (the same for every group).
 
 Every ratio is computed from this one file: one run, one machine. Medians are of rounds (a round
 is one call, or the mean of a few calls for calls under a millisecond); the spread shown is half
-the interquartile range relative to the median (±%).
+the interquartile range relative to the median (±%). MLX is set against the best torch variant
+of the same group, size and device (the fastest of the textbook loop, foreach and fused Adam,
+torch.compile and its reduce-overhead mode, as far as the group times them); the textbook variant
+stays in every table as its own column.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import math
 import os
 import sys
 
-from benchmarks.cases import GROUPS, IMPLS, SIZES
+from benchmarks.cases import GROUPS, IMPLS, SIZES, TORCH_IMPLS
 
 DEVICES = ("cpu", "gpu")
 SERIES = ("doc5", "n1k", "n64k", "n1m")  # hidden 10, growing n: where the crossover is looked for
@@ -158,6 +161,22 @@ def best(idx: dict, group: str, size: str, device: str, impls: list[str]) -> flo
     return min(times) if times else None
 
 
+def best_torch(idx: dict, group: str, size: str, device: str) -> Result | None:
+    """The fastest torch variant measured for this group, size and device (None: none measured)."""
+    found = [idx[(group, size, i, device)] for i in TORCH_IMPLS if (group, size, i, device) in idx]
+    return min(found, key=lambda r: r.median) if found else None
+
+
+def short(impl: str) -> str:
+    """A variant's name in tables: torch-eager is the reference's textbook loop."""
+    return "torch textbook (foreach=False)" if impl == "torch-eager" else impl
+
+
+def variant(impl: str) -> str:
+    """The torch variant alone: textbook, foreach, fused, compile, compile-ro."""
+    return "textbook" if impl == "torch-eager" else impl.removeprefix("torch-")
+
+
 def peaks_of(r: Result) -> dict:
     return r.extra.get("peak") or {}
 
@@ -221,28 +240,41 @@ def _fmt_load(x) -> str:
 
 
 def group_section(idx: dict, group: str, sizes: list[str], devices: list[str], impls: list[str]) -> str:
-    header = ["size"] + [f"{d} {i}" for d in devices for i in impls]
-    mlx_impls = [i for i in impls if i.startswith("mlx")]
-    has_torch = "torch-eager" in impls
-    if has_torch and mlx_impls:
-        header += [f"MLX/torch {d} ({' / '.join(i.split('-')[1] for i in mlx_impls)})" for d in devices]
+    """Per device, one table: every implementation's median, the best torch variant, and MLX's
+    ratios to it; with two devices, a table of GPU speedups after them."""
+    present_here = [i for i in impls if any((group, s, i, d) in idx for s in sizes for d in devices)]
+    mlx_impls = [i for i in present_here if i.startswith("mlx")]
+    has_torch = any(i in TORCH_IMPLS for i in present_here)
+    parts = []
+    for d in devices:
+        header = ["size"] + [short(i) for i in present_here]
+        if has_torch:
+            header += ["best torch"]
+            header += [f"{i.replace('-', ' ')} / best torch" for i in mlx_impls]
+        rows = []
+        for s in sizes:
+            if not any((group, s, i, d) in idx for i in present_here):
+                continue
+            row = [s] + [fmt_cell(idx.get((group, s, i, d))) for i in present_here]
+            if has_torch:
+                b = best_torch(idx, group, s, d)
+                row.append(f"{variant(b.impl)} {fmt_time(b.median)}" if b else "–")
+                row += [fmt_ratio(ratio(idx.get((group, s, i, d)), b)) for i in mlx_impls]
+            rows.append(row)
+        if rows:
+            parts.append(f"{d.upper()}:\n\n" + table(header, rows))
     if len(devices) == 2:
-        header += [f"GPU speedup ({' / '.join(impls)})", "GPU speedup, best of each"]
-    rows = []
-    for s in sizes:
-        if not any((group, s, i, d) in idx for i in impls for d in devices):
-            continue
-        row = [s] + [fmt_cell(idx.get((group, s, i, d))) for d in devices for i in impls]
-        if has_torch and mlx_impls:
-            for d in devices:
-                t = idx.get((group, s, "torch-eager", d))
-                row.append(" / ".join(fmt_ratio(ratio(idx.get((group, s, i, d)), t)) for i in mlx_impls))
-        if len(devices) == 2:
-            row.append(" / ".join(fmt_ratio(ratio(idx.get((group, s, i, "cpu")), idx.get((group, s, i, "gpu")))) for i in impls))
-            c, g = best(idx, group, s, "cpu", impls), best(idx, group, s, "gpu", impls)
+        header = ["size"] + [f"GPU speedup {short(i)}" for i in present_here] + ["GPU speedup, best of each"]
+        rows = []
+        for s in sizes:
+            if not any((group, s, i, d) in idx for i in present_here for d in devices):
+                continue
+            row = [s] + [fmt_ratio(ratio(idx.get((group, s, i, "cpu")), idx.get((group, s, i, "gpu")))) for i in present_here]
+            c, g = best(idx, group, s, "cpu", present_here), best(idx, group, s, "gpu", present_here)
             row.append(fmt_ratio(c / g) if c and g else "–")
-        rows.append(row)
-    return table(header, rows)
+            rows.append(row)
+        parts.append("GPU speedup (CPU time ÷ GPU time):\n\n" + table(header, rows))
+    return "\n\n".join(parts)
 
 
 def crossover_section(idx: dict, sizes: list[str], impls: list[str]) -> str:
@@ -291,7 +323,7 @@ def first_call_section(idx: dict, results: list[Result]) -> str:
     for r in sorted((r for r in results if r.group == "first_call"),
                     key=lambda r: (r.device, list(SIZES).index(r.size), list(IMPLS).index(r.impl), str(r.cache))):
         steady = idx.get(("train_step", r.size, r.impl, r.device))
-        rows.append([r.device, r.size, r.impl, str(r.cache).split(" ")[0], fmt_time(r.median),
+        rows.append([r.device, r.size, r.impl, str(r.cache).split(" ")[0] if _cached(r) else "none", fmt_time(r.median),
                      fmt_time(r.extra.get("second_call_s")), fmt_time(steady.median) if steady else "–",
                      fmt_ratio(r.median / steady.median) + "×" if steady else "–"])
     return table(["device", "size", "implementation", "kernel cache", "first step", "second step (same process)",
@@ -307,42 +339,69 @@ def key_figures(idx: dict, sizes: list[str], devices: list[str], impls: list[str
         if gains:
             lines.append(f"- {d}: mx.compile speeds MLX's training step by " +
                          ", ".join(f"{x:.2f}× at {s}" for s, x in gains))
-        mt = [(s, ratio(idx.get((g, s, "mlx-compiled", d)), idx.get((g, s, "torch-eager", d)))) for s in sizes]
-        mt = [(s, x) for s, x in mt if x]
+        mt = [(s, idx.get((g, s, "mlx-compiled", d)), best_torch(idx, g, s, d)) for s in sizes]
+        mt = [(s, m, b) for s, m, b in mt if m and b]
         if mt:
-            lines.append(f"- {d}: MLX compiled / torch eager, time per training step: " +
-                         ", ".join(f"{x:.2f} at {s}" for s, x in mt) + " (below 1: MLX faster)")
+            lines.append(f"- {d}: MLX compiled / best torch variant, time per training step: " +
+                         ", ".join(f"{ratio(m, b):.2f} at {s} ({variant(b.impl)})" for s, m, b in mt) + " (below 1: MLX faster)")
+        tb = [(s, ratio(idx.get((g, s, "torch-eager", d)), best_torch(idx, g, s, d))) for s in sizes]
+        tb = [(s, x) for s, x in tb if x]
+        if tb and any(i in impls for i in TORCH_IMPLS if i != "torch-eager"):
+            lines.append(f"- {d}: torch's textbook loop (foreach=False) / its best variant: " +
+                         ", ".join(f"{x:.2f} at {s}" for s, x in tb))
     for d in devices:
         fc = sorted((r for r in idx.values() if r.group == "first_call" and r.device == d),
                     key=lambda r: (list(IMPLS).index(r.impl), str(r.cache)))
         if fc:
             lines.append(f"- {d}: first training step of a fresh process at {fc[0].size}: " + ", ".join(
-                f"{r.impl}{' (' + str(r.cache).split(' ')[0] + ' kernel cache)' if r.impl.startswith('mlx') else ''} "
+                f"{r.impl}{' (' + str(r.cache).split(' ')[0] + ' cache)' if _cached(r) else ''} "
                 f"{fmt_time(r.median)}" for r in fc))
-        # compile pays back its first call after this many steps at the first-call size
-        for cache in ("cold", "warm"):
-            comp = next((r for r in fc if r.impl == "mlx-compiled" and str(r.cache) == cache), None)
-            eager = next((r for r in fc if r.impl == "mlx-eager" and str(r.cache) == cache), None)
-            if comp and eager:
-                sc = idx.get(("train_step", comp.size, "mlx-compiled", d))
-                se = idx.get(("train_step", comp.size, "mlx-eager", d))
-                if sc and se and se.median > sc.median:
-                    steps = max(comp.median - eager.median, 0.0) / (se.median - sc.median)
-                    lines.append(f"- {d}: with a {cache} kernel cache, mx.compile's extra first-call cost "
-                                 f"({fmt_time(max(comp.median - eager.median, 0.0))}) is paid back after "
-                                 f"{steps:,.0f} training step{'' if round(steps) == 1 else 's'} at {comp.size}")
+        # compiling pays back its extra first-call cost after this many steps at the first-call size
+        for comp_impl, what in (("mlx-compiled", "mx.compile"), ("torch-compile", "torch.compile"),
+                                ("torch-compile-ro", 'torch.compile "reduce-overhead"')):
+            mlx = comp_impl.startswith("mlx")
+            for cache in ("cold", "warm"):
+                comp = next((r for r in fc if r.impl == comp_impl and str(r.cache) == cache), None)
+                # the uncompiled first call: MLX eager with the same cache; torch eager (no cache)
+                eager = next((r for r in fc if r.impl == ("mlx-eager" if mlx else "torch-eager")
+                              and (not mlx or str(r.cache) == cache)), None)
+                if not (comp and eager):
+                    continue
+                sc = idx.get(("train_step", comp.size, comp_impl, d))
+                # the steady step it competes with: MLX eager; the best eager torch variant
+                refs = ("mlx-eager",) if mlx else ("torch-eager", "torch-foreach", "torch-fused")
+                se = min((idx[k] for k in (("train_step", comp.size, i, d) for i in refs) if k in idx),
+                         key=lambda r: r.median, default=None)
+                extra = max(comp.median - eager.median, 0.0)
+                if not (sc and se):
+                    continue
+                if se.median > sc.median:
+                    steps = extra / (se.median - sc.median)
+                    lines.append(f"- {d}: with a {cache} cache, {what}'s extra first-call cost ({fmt_time(extra)}) is "
+                                 f"paid back after {steps:,.0f} training step{'' if round(steps) == 1 else 's'} at "
+                                 f"{comp.size} (against {se.impl})")
+                else:
+                    lines.append(f"- {d}: with a {cache} cache, {what}'s first call costs {fmt_time(extra)} more, and "
+                                 f"its step at {comp.size} is not faster than {se.impl}'s ({fmt_time(sc.median)} "
+                                 f"against {fmt_time(se.median)}): it never pays back there")
     if len(devices) == 2:
         lines.append(f"- GPU crossover, training step, best of each device: "
                      f"{crossover(idx, g, lambda s: best(idx, g, s, 'cpu', impls), lambda s: best(idx, g, s, 'gpu', impls))}")
     return "\n".join(lines)
 
 
+def _cached(r: Result) -> bool:
+    return r.impl.startswith("mlx") or r.impl in ("torch-compile", "torch-compile-ro")
+
+
 def render(data: dict, results: list[Result], png_names: tuple[str, str] | None) -> str:
     idx = index(results)
     sizes, devices, impls = present(results)
     out = ["# Benchmark summary", "", environment_section(data, results), "",
-           "Cells: median time of one call ±half the interquartile range (relative). MLX/torch: ratio of "
-           "times (below 1: MLX faster). GPU speedup: CPU time ÷ GPU time (above 1: GPU faster). "
+           "Cells: median time of one call ±half the interquartile range (relative). Best torch: the fastest "
+           "torch variant of that group, size and device (textbook: the reference's Adam foreach=False; foreach, "
+           "fused: Adam's faster paths; compile, compile-ro: torch.compile of the loss, default and "
+           "reduce-overhead mode, fused Adam). MLX / best torch: ratio of times (below 1: MLX faster). GPU speedup: CPU time ÷ GPU time (above 1: GPU faster). "
            "A dash: not measured (device absent, or skipped: the run's output says why).", ""]
     for s in sizes:
         out.append(f"- `{s}`: {SIZES[s].label}; epoch batch {SIZES[s].batch_size}; pipeline {SIZES[s].epochs} epochs")
@@ -379,7 +438,9 @@ def throughput_report(results: list[Result]) -> str:
 
 # ---- plots ------------------------------------------------------------------------------------
 
-COLORS = {"mlx-compiled": "tab:blue", "mlx-eager": "tab:cyan", "torch-eager": "tab:red"}
+COLORS = {"mlx-compiled": "tab:blue", "mlx-eager": "tab:cyan", "torch-eager": "tab:red",
+          "torch-foreach": "tab:orange", "torch-fused": "tab:brown", "torch-compile": "tab:purple",
+          "torch-compile-ro": "tab:pink"}
 STYLES = {"cpu": "--", "gpu": "-"}
 MARKERS = {"cpu": "o", "gpu": "s"}
 

@@ -8,10 +8,12 @@ compiler on the Linux CPU, NVRTC on CUDA); for MLX eager and torch, the first di
 kernel (library handles, lazily loaded kernels, allocator warm-up). The clock runs from the
 parent's "go" to the child's answer (a pipe round trip, microseconds, is included).
 
-``cold-cache``: MLX's on-disk kernel cache (``$TMPDIR/mlx/<version>/cpu`` for the CPU's compiled
-kernels, ``MLX_PTX_CACHE_DIR`` or ``$TMPDIR/mlx/<version>/ptx`` for CUDA) starts empty: what a
-user pays on a machine's first run. ``warm-cache``: the cache was filled by an earlier process:
-every later run. torch keeps no such cache. One round each (a round is a new process).
+``cold-cache``: the on-disk caches of compiled code start empty: what a user pays on a machine's
+first run. MLX: ``$TMPDIR/mlx/<version>/cpu`` for the CPU's compiled kernels,
+``MLX_PTX_CACHE_DIR`` or ``$TMPDIR/mlx/<version>/ptx`` for CUDA. ``torch.compile``: Inductor's
+``TORCHINDUCTOR_CACHE_DIR`` (compiled graphs, AOT autograd, generated C++) and Triton's
+``TRITON_CACHE_DIR`` (GPU kernels). ``warm-cache``: the caches were filled by an earlier process:
+every later run. Eager torch keeps no such cache. One round each (a round is a new process).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import time
 import pytest
 
 from benchmarks import harness
-from benchmarks.cases import IMPLS, SIZES, work
+from benchmarks.cases import COMPILED_TORCH, IMPLS, SIZES, work
 
 _TIMEOUT_S = 600.0
 
@@ -38,6 +40,8 @@ class _Child:
         if cache_dir is not None:
             env["TMPDIR"] = cache_dir
             env["MLX_PTX_CACHE_DIR"] = os.path.join(cache_dir, "mlx-ptx")
+            env["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(cache_dir, "torchinductor")
+            env["TRITON_CACHE_DIR"] = os.path.join(cache_dir, "triton")
         self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
             [harness.python(), "-m", "benchmarks._child", impl, device, size_id, precision or "-"],
@@ -100,18 +104,18 @@ def test_first_call(benchmark, bench_case, bench_info, settings, precision_mode,
     benchmark.extra_info.update(
         group="first_call", size=size_id, size_label=size.label, n=size.n, hidden=size.hidden, in_features=2,
         n_params=size.n_params, batch_size=size.n, epochs=None, **work("first_call", size).as_dict(),
-        cache=cache or "none (torch keeps no kernel cache)",
+        cache=cache or "none (eager torch keeps no kernel cache)",
         what="first training step of a fresh process (build done; trace, compile, JIT, run, evaluate)")
     precision = precision_mode if framework == "torch" else None
 
     def cache_dir() -> str | None:
-        if framework != "mlx":
+        if framework != "mlx" and impl not in COMPILED_TORCH:
             return None
         if cache == "cold":
-            return str(tmp_path_factory.mktemp("mlx-cold-cache"))
+            return str(tmp_path_factory.mktemp("cold-cache"))
         if settings.disabled:  # one untimed call: the user's own cache, no priming
             return None
-        warm = str(tmp_path_factory.mktemp("mlx-warm-cache"))
+        warm = str(tmp_path_factory.mktemp("warm-cache"))
         primer = _Child(impl, device, size_id, precision, warm)  # fills the cache
         primer.go()
         primer.expect("first")

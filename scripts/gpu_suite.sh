@@ -7,7 +7,8 @@
 #
 #   suite-<mode>.log/.json   pytest tests --device cpu,gpu --precision <mode> (+ --conformance-report)
 #   cli-<mode>.txt/.json     python -m conformance --device gpu --json
-#   bench-<mode>.json, bench-<mode>/   pytest benchmarks --bench-device cpu,gpu, and its summary
+#   bench-<mode>.log/.tar.gz, summary-<mode>.md, check-<mode>.log   scripts/gpu_bench.sh (the torch
+#                            variants' agreement check, then the timed matrix and its summary)
 #   agreement.md             worst error per quantity and mode, from the suite and CLI reports
 #
 # "tf32" is MLX's default on CUDA (and on Apple's M5 GPUs); "ieee" runs with MLX_ENABLE_TF32=0,
@@ -34,11 +35,8 @@ for mode in $modes; do
     tail -2 "$out/cli-$mode.txt"
   fi
   if [ "$what" = bench ] || [ "$what" = all ]; then
-    echo "== benchmarks, $mode"
-    $py -m pytest benchmarks -q -p no:cacheprovider --bench-device cpu,gpu --bench-precision "$mode" \
-      --benchmark-json "$out/bench-$mode.json" "$@" > "$out/bench-$mode.log" 2>&1
-    tail -3 "$out/bench-$mode.log"
-    $py -m benchmarks.summarize "$out/bench-$mode.json" --out "$out/bench-$mode" > /dev/null || status=1
+    echo "== benchmarks, $mode"  # the torch variants' check, then the timed matrix: scripts/gpu_bench.sh
+    PYTHON=$py BENCH_ARGS="$*" "$(dirname "$0")/gpu_bench.sh" "$out" "$mode" cpu,gpu check,bench || status=1
   fi
 done
 $py -m conformance.agreement "$out" > "$out/agreement.md" 2>/dev/null && cat "$out/agreement.md"
