@@ -43,7 +43,8 @@ from pathlib import Path
 from .mutants import MUTANTS, Mutant
 
 ROOT = Path(__file__).resolve().parents[1]
-COPIED = ("conformance", "mlx_reference", "reference_torch", "tests", "docs", "conftest.py", "pyproject.toml", "README.md")
+COPIED = ("conformance", "mlx_reference", "reference_torch", "tests", "examples", "docs", "conftest.py", "pyproject.toml",
+          "README.md")
 # Deselected in the copies: the guide's freshness tests (a rendered document that no longer matches
 # the code is drift, not a catch) and the test that every mutant's text is in the tree (gone on purpose).
 FRESHNESS = ("tests/test_registry.py::test_guide_is_current", "tests/test_registry.py::test_readme_section_is_current",
