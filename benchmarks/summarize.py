@@ -499,7 +499,8 @@ def plots(idx: dict, results: list[Result], out_dir: str, title: str) -> tuple[s
     for k in range(len(groups), rows * cols):
         axes[k // cols][k % cols].axis("off")
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8)
+    if labels:  # a run cut short may have timed nothing in the first group
+        fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout(rect=(0, 0.05, 1, 0.97))
     second = "groups.png"
