@@ -92,7 +92,7 @@ MLX_MUTANTS = (
     M("mlx-shuffle-reseeded", _MT, "rng = np.random.default_rng(seed)", "rng = np.random.default_rng(seed + 1)",
       "MLX's shuffle seeded differently from torch's", "local"),
     M("mlx-last-batch-dropped", _MT, "for s in range(0, n, batch_size)]", "for s in range(0, n - batch_size + 1, batch_size)]",
-      "the last, partial minibatch of each epoch dropped", "local"),
+      "the last, partial minibatch of each epoch dropped", "decision"),
     M("mlx-validation-on-train", _MT, "evaluate_loss(model, X_val, y_val) if X_val",
       "evaluate_loss(model, X_train, y_train) if X_val", "MLX's loop validates on the training set", "free"),
     M("mlx-early-stopping-off-by-one", _MV, "self.bad_epochs >= self.patience", "self.bad_epochs > self.patience",

@@ -55,7 +55,8 @@ LAST = ("test_registry.py", "test_pitfalls.py", "test_cli.py")
 RUNS = {
     "document": ["--epochs", "30", "--ensemble", "3", "--every", "100"],
     "minibatch": ["--synthetic", "64", "--seed", "3", "--batch-size", "10", "--hidden", "8", "--lr", "0.01",
-                  "--epochs", "40", "--patience", "5", "--plateau", "1", "--ensemble", "2", "--no-compile"],
+                  "--epochs", "40", "--patience", "5", "--plateau", "1", "--restore-best", "--ensemble", "2",
+                  "--no-compile"],
 }
 PARTS = {  # Mutant.verdict -> the failed checks that count (local and anchor: at a named step)
     "local": ("5 local / ",), "anchor": ("5 anchor / ",), "decision": ("6 local / ", "7 local / "),

@@ -416,8 +416,8 @@ def _loop_checks(ledger: Ledger, outcome: Outcome, shadow: Shadow, ref_steps: Re
     weights (final or best)."""
     exact = dict(kind="decision", mode=ledger.mode, reproduce=ledger.reproduce, device=ledger.device)
     for name, lr in zip(("mlx", "torch"), (shadow.lr0, ref_steps.lr0)):
-        ledger.add(compare(np.array(lr if lr is not None else np.nan), np.array(config.learning_rate),
-                           path=f"5 local / {name}'s learning rate before step 1 (the configuration's)",
+        ledger.add(compare(np.array(lr if lr is not None else np.nan), np.array(config.learning_rate), step=1,
+                           path=f"5 local / {name}'s learning rate at step 1 (the configuration's)",
                            names=(name, "configured"), **exact))
     losses = outcome.losses
     if len(losses["mlx"]) and len(losses["torch"]) and checker.loss_bounds:
