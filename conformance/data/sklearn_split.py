@@ -24,6 +24,7 @@ import math
 import numpy as np
 
 from .errors import DataError, _check_int
+from .indices import SplitIndices, _check_fraction
 
 DOCUMENT_TEST_SIZE = 0.2  # the seed: train_test_split(X_scaled, y, test_size=0.2, random_state=42)
 DOCUMENT_RANDOM_STATE = 42
@@ -44,8 +45,6 @@ def sklearn_split_indices(y, val_fraction: float = 0.2, test_fraction: float = 0
     is its ``X_test``. Where scikit-learn raises (too few rows, a class with one member when
     stratifying, fewer rows in a split than classes), this raises :class:`DataError`.
     """
-    from .splits import SplitIndices, _check_fraction
-
     labels = np.asarray(y)
     if labels.ndim != 1:
         raise DataError(f"split_indices: y must be 1-D (one label per sample), got shape {labels.shape}; pass y")
@@ -79,8 +78,6 @@ def document_split(y, validation: str = "test"):
     validation row from the 4 training rows instead, by a second ``train_test_split(X_train,
     y_train, test_size=0.25, random_state=42)``: 3 / 1 / 1, the document's test row kept.
     """
-    from .splits import SplitIndices
-
     if validation == "train":
         return sklearn_split_indices(y, DOCUMENT_TEST_SIZE, DOCUMENT_TEST_SIZE, DOCUMENT_RANDOM_STATE)
     if validation != "test":

@@ -9,48 +9,13 @@ from __future__ import annotations
 
 import math
 from typing import Any, Iterator
-from dataclasses import dataclass
 
 import numpy as np
 
 from .datasets import Dataset
 from .errors import DataError, _check_int, _error, _fmt_number
-
-
-@dataclass(frozen=True, eq=False)
-class SplitIndices:
-    """Row indices of the train, validation and test sets (int64, disjoint, covering ``0..n-1``).
-
-    The indices are kept in the random order in which they were drawn, not sorted, so that
-    ``X[idx.train]`` is already shuffled; both frameworks index with the same arrays.
-    ``val_is_test``: the validation rows are the test rows (the seed document validates on its
-    test set, :func:`document_split`); train and test then cover ``0..n-1``.
-    """
-
-    train: np.ndarray
-    val: np.ndarray
-    test: np.ndarray
-    val_is_test: bool = False
-
-    def __post_init__(self) -> None:
-        for name in ("train", "val", "test"):
-            array = np.asarray(getattr(self, name))
-            if array.ndim != 1 or (array.size and array.dtype.kind not in "iu"):
-                raise DataError(f"SplitIndices: {name} must be a 1-D integer array, got {array.dtype} with "
-                                f"shape {array.shape}; build it with split_indices")
-            object.__setattr__(self, name, array.astype(np.int64))
-        if self.val_is_test and not np.array_equal(self.val, self.test):
-            raise DataError("SplitIndices: val_is_test=True needs val to be the test rows; build it with document_split")
-
-
-def _check_fraction(name: str, value: Any) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise DataError(f"split_indices: {name} must be a number in [0, 1), got {value!r}; pass e.g. {name}=0.2")
-    x = float(value)
-    if not (0.0 <= x < 1.0):
-        raise DataError(f"split_indices: {name} must be in [0, 1), got {value!r}; pass e.g. {name}=0.2 "
-                        "(or 0 for no such split)")
-    return x
+from .indices import SplitIndices, _check_fraction
+from .sklearn_split import sklearn_split_indices
 
 
 def _count(fraction: float, n: int) -> int:
@@ -119,8 +84,6 @@ def split_indices(
     if method not in METHODS:
         raise DataError(f"split_indices: method must be one of {', '.join(METHODS)}, got {method!r}")
     if method == "sklearn":
-        from .sklearn_split import sklearn_split_indices
-
         return sklearn_split_indices(y, val_fraction, test_fraction, seed, stratify)
     labels = np.asarray(y)
     if labels.ndim != 1:
