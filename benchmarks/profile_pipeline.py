@@ -230,12 +230,11 @@ def render(report: dict) -> str:
                   f"| stage | calls | {mi} | {ti} | MLX − torch |", "|---|---:|---:|---:|---:|"]
         for name, what in STAGES:
             a, b = m["stages"][name], t["stages"][name]
-            cell = {id(a): "–", id(b): "–"}  # not called under this name (a variant replaced it)
-            for x in (a, b):
-                if x["calls"]:
-                    cell[id(x)] = fmt_time(x["median_s"])
+
+            def cell(x):  # a dash: not called under this name (a variant replaced it)
+                return fmt_time(x["median_s"]) if x["calls"] else "–"
             diff = f"{(a['median_s'] - b['median_s']) * 1e3:+.2f} ms" if a["calls"] and b["calls"] else "–"
-            lines.append(f"| {what} (`{name}`) | {max(a['calls'], b['calls'])} | {cell[id(a)]} | {cell[id(b)]} | {diff} |")
+            lines.append(f"| {what} (`{name}`) | {max(a['calls'], b['calls'])} | {cell(a)} | {cell(b)} | {diff} |")
             if name == "fit":
                 for iname, iwhat in INNER:
                     ia, ib = m["inner"].get(iname), t["inner"].get(iname)
