@@ -347,6 +347,53 @@ def test_a_run_that_turns_nan_exits_3_naming_step_quantity_and_side(tmp_path, mo
     assert report["verdict"]["status"] == "non-finite" and report["verdict"]["exit_status"] == 3
 
 
+@pytest.mark.parametrize("sides", [("torch",), ("mlx", "torch")])
+def test_a_run_where_torch_or_both_sides_turn_nan_is_never_agreement(tmp_path, monkeypatch, capsys, sides):
+    """NaN on both sides (or on the reference's alone) is not agreement: both training losses made
+    NaN from the third step on stop the run at the reference's, exit 3, status non-finite."""
+    from conformance.sides import side
+
+    for name in sides:
+        train = side(name).train
+        real, calls = train.loss_fn, [0]
+
+        def poisoned(model, X, y, real=real, calls=calls):
+            calls[0] += 1
+            return real(model, X, y) * (float("nan") if calls[0] >= 3 else 1.0)
+
+        monkeypatch.setattr(train, "loss_fn", poisoned)
+    monkeypatch.chdir(tmp_path)
+    rc = cli.main(["--epochs", "5", "--no-compile", "--ensemble", "0", "--json", "r.json"])
+    err = capsys.readouterr().err
+    assert rc == 3, err
+    assert "non-finite: torch: the training loss is nan at training step" in err.splitlines()[-1], err
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["verdict"]["status"] == "non-finite" and report["verdict"]["exit_status"] == 3
+
+
+def test_a_port_whose_both_sides_turn_nan_is_never_agreement():
+    """The same for ``conformance.pair``: a loss that turns NaN on both sides from its fifth call
+    (counting the rounding reruns': the reference's step 2)."""
+    import importlib
+
+    from conformance import pair
+
+    spec = dict(importlib.import_module("examples.mlp").port())
+    real = pair.loss_named(spec.pop("loss"))
+    calls = [0]
+
+    def poison(fn):
+        def loss(m, X, y):
+            calls[0] += 1
+            return fn(m, X, y) * (float("nan") if calls[0] >= 5 else 1.0)
+        return loss
+
+    report = pair.check(spec.pop("mlx_model"), spec.pop("torch_model"), spec.pop("batches"), steps=4, ensemble=0,
+                        **{**spec, "loss": pair.Loss(poison(real.mlx), poison(real.torch), real.name)})
+    assert not report.passed and report.status == "non-finite" and report.exit_status == 3, report.summary()
+    assert "torch: the training loss is nan" in report.summary(), report.summary()
+
+
 def test_ctrl_c_in_process_says_the_epoch_and_writes_nothing(tmp_path, monkeypatch, capsys):
     def run_both(dataset, cfg, on_epoch=None, **kw):
         for epoch in (1, 2, 3):

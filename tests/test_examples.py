@@ -45,6 +45,32 @@ def test_wrong_port_is_caught_and_named(conf, name):
     assert repr(mod.WRONG_NAMES) in report.summary() or f"{mod.WRONG_NAMES} (" in report.summary(), report.summary()
 
 
+@pytest.mark.parametrize("name, factor, passes", [(n, 1e-5, False) for n in EXAMPLES]
+                         + [("mlp", 1e-6, True), ("rnn", 1e-6, True)])
+def test_measured_budget_fails_a_systematic_gradient_difference(conf, monkeypatch, name, factor, passes):
+    """The measured budget (``tolerances.MEASURED``: 10 times each side's rerun spread plus 8u) is
+    bounded from above: the port's gradients scaled by 1 + 1e-5 (a systematic difference, which
+    moves the candidate's reruns alike and so does not widen its own budget) fail "5 local /
+    gradients" at step 1 in every example; scaled by 1 + 1e-6 (17u, about both sides' 8u floors
+    together) they still pass, so the budget is not below rounding either."""
+    from conformance.pair import sides
+
+    real = sides.MLXPort.gradients
+
+    def scaled(self, weights, X, y):
+        loss, grads = real(self, weights, X, y)
+        return loss, {k: v * np.float32(1 + factor) for k, v in grads.items()}
+
+    monkeypatch.setattr(sides.MLXPort, "gradients", scaled)
+    _, report = _check(conf, name, steps=2, ensemble=0)
+    failed = [c for c in report.checks if not c.passed]
+    if passes:
+        assert report.passed, report.summary()
+    else:
+        assert failed and all(c.path.startswith("5 local / gradients / ") for c in failed), report.summary()
+        assert report.first_failure().step == 1 and not report.passed, report.summary()
+
+
 def test_lstm_with_two_biases_is_refused_with_the_reason(conf):
     _, report = _check(conf, "rnn", "rnn_two_biases", steps=2, ensemble=0)
     assert report.status == "not-comparable" and "twice as far" in report.summary(), report.summary()

@@ -311,19 +311,21 @@ def test_ledger_never_passes_nan_or_infinity(value, allowance):
         assert not led.passed
 
 
-@pytest.mark.parametrize("kind, scale", [("loss", None), ("forward", None), ("gradient", 0.3), ("data", 2.0),
-                                         ("optimizer_state", 0.5)])
-def test_compare_fails_just_outside_the_table(kind, scale):
-    """The static checks' ``compare``: 1.01x the table's allowance at one element fails, 0.99x passes."""
-    tol = tolerance(kind)
+@pytest.mark.parametrize("kind, scale, dtype", [("loss", None, "float32"), ("forward", None, "float32"),
+                                                ("gradient", 0.3, "float32"), ("data", 2.0, "float32"),
+                                                ("optimizer_state", 0.5, "float32"), ("data", 2.0, "float64")])
+def test_compare_fails_just_outside_the_table(kind, scale, dtype):
+    """The static checks' ``compare``: 1.01x the table's allowance at one element fails, 0.99x passes
+    (float64: the scaler's derived entry, whose allowance is a few 1e-14)."""
+    tol = tolerance(kind, dtype)
     expected = np.linspace(-2.0, 3.0, 12)
     scale_value = float(np.abs(expected).max()) if scale is None else scale
     allow = tol.atol + tol.atol_scale * scale_value + tol.rtol * np.abs(expected)
-    ok = compare(expected + 0.99 * allow, expected, path="x", kind=kind, scale=scale)
+    ok = compare(expected + 0.99 * allow, expected, path="x", kind=kind, dtype=dtype, scale=scale)
     assert ok.passed, ok.message()
     actual = expected + 0.99 * allow
     actual[5] = expected[5] + 1.01 * allow[5]
-    bad = compare(actual, expected, path="x", kind=kind, scale=scale)
+    bad = compare(actual, expected, path="x", kind=kind, dtype=dtype, scale=scale)
     assert not bad.passed and bad.worst_index == (5,) and bad.n_mismatched == 1, bad.message()
 
 
