@@ -71,6 +71,19 @@ def test_measured_budget_fails_a_systematic_gradient_difference(conf, monkeypatc
         assert report.first_failure().step == 1 and not report.passed, report.summary()
 
 
+def test_a_rule_at_the_root_maps_each_tensor_once():
+    """A model whose root module has a layout rule (a bare MultiheadAttention): its children
+    (``out_proj``) belong to that rule and are not mapped a second time on their own."""
+    import mlx.nn as mnn
+    import torch
+
+    from conformance.pair.mapping import Mapping
+
+    m = Mapping.build(torch.nn.MultiheadAttention(8, 2, batch_first=True), mnn.MultiHeadAttention(8, 2, bias=True))
+    assert sorted(m.torch_names) == ["in_proj_bias", "in_proj_weight", "out_proj.bias", "out_proj.weight"], m.torch_names
+    assert len(m.pairs) == 1
+
+
 def test_lstm_with_two_biases_is_refused_with_the_reason(conf):
     _, report = _check(conf, "rnn", "rnn_two_biases", steps=2, ensemble=0)
     assert report.status == "not-comparable" and "twice as far" in report.summary(), report.summary()

@@ -43,7 +43,7 @@ class Mapping:
         out = cls()
         claimed: list[str] = []
         for path, tmod in torch_model.named_modules():
-            if any(path == c or path.startswith(c + ".") for c in claimed if c or path):
+            if any(c == "" or path == c or path.startswith(c + ".") for c in claimed):  # "": the root claimed all
                 continue
             mpath = names.get(path, path)
             mmod = _mlx_module(mlx_model, mpath)
