@@ -40,7 +40,7 @@ import os
 import statistics
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -526,7 +526,7 @@ def main(argv: list[str] | None = None) -> int:
     report: dict = {"device": args.device, "command": "python -m benchmarks.profile_step " + " ".join(argv or sys.argv[1:]),
                     "versions": env["versions"], "cpu_name": env["cpu_name"], "cpu_count": env["cpu_count"],
                     "gpu_name": env["gpu"]["torch_device_name"] if args.device == "gpu" else None,
-                    "precision": precision if args.device == "gpu" else "ieee", "blas": env["blas"],
+                    "precision": precision if args.device == "gpu" else "ieee", "blas_libraries": env["blas"],
                     "stages": [], "remedies": [], "blas": [], "kernels": [], "torch_ops": []}
     os.makedirs(args.out, exist_ok=True)
     for size in sizes:

@@ -72,8 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="early stopping: training stops at the end of the Nth consecutive epoch whose validation "
                         "loss is not below the best so far minus --min-delta (default: never stop early)")
     t.add_argument("--min-delta", type=number, default=0.0, metavar="D", **once,
-                   help="a validation loss counts as an improvement (for --patience and for the best epoch, whose "
-                        "weights are restored) only when below the best so far minus D (default 0)")
+                   help="a validation loss counts as an improvement (for --patience, and for the best epoch that "
+                        "--restore-best restores) only when below the best so far minus D (default 0)")
     t.add_argument("--plateau", type=whole, metavar="N", **once,
                    help="multiply the learning rate by 0.1 once MORE than N consecutive epochs (that is, at the "
                         "(N+1)th) bring no validation loss below the best x (1 - 1e-4), as torch's "
@@ -210,10 +210,9 @@ class _Run:
 
         env = environment(args.device)
         self.stage, self.start = "training", time.monotonic()
-        non_finite_error = getattr(runner, "NonFinite", ())  # the engine's exception (issue 9), once it exists
         try:
             outcome = runner.run_both(dataset, cfg, on_epoch=self.on_epoch, reproduce=shlex.join([PROG, *self.argv]))
-        except non_finite_error as e:
+        except runner.NonFinite as e:  # run_both records NaN in its outcome; this guards anything it lets through
             raise _NonFinite(str(e)) from None
         self.stage = "comparing"
         outcome.every = args.every

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import sys
 
+from .ensemble import CHAOS
+
 PARTS = (
     ("local", "Local checks: at each training step MLX restarts from torch's state (weights, Adam moments, step, "
               "learning rate, batch) and takes that step; budgets are that step's own rounding, derived per element"),
@@ -97,7 +99,7 @@ def print_report(outcome, env: dict, out=None) -> None:
             w(row(c))
         if part == "free" and outcome.free.chaos_step:
             w(f"  this run is sensitive to rounding from step {outcome.free.chaos_step}: there the perturbed torch runs "
-              f"part by {100:g}x the loss's own rounding; differences after it are chaos, not rules")
+              f"part by {CHAOS:g}x the loss's own rounding; differences after it are chaos, not rules")
     w()
     hm, ht = outcome.results["mlx"]["history"], outcome.results["torch"]["history"]
     w(f"{'epoch':>6} {'mlx train':>12} {'torch train':>12} {'mlx val':>12} {'torch val':>12} {'lr':>10}")

@@ -155,7 +155,7 @@ def chaos_step(spread: np.ndarray, floor: np.ndarray) -> int | None:
 
 
 def judge(ledger: Ledger, ref: Run, cand: Run, members: list[Run], steps_per_epoch: int, loss_floor: np.ndarray,
-          val_floor: np.ndarray, min_delta: float, names: tuple[str, str]) -> FreeRun:
+          val_floor: np.ndarray, names: tuple[str, str]) -> FreeRun:
     """Judge the candidate's free pipeline run against the ensemble; tally every check in ``ledger``."""
     free = FreeRun(members=members, judged=bool(members))
     b = names[1]

@@ -36,9 +36,6 @@ class Interval:
     lo: np.ndarray
     hi: np.ndarray
 
-    def width(self) -> np.ndarray:
-        return self.hi - self.lo
-
 
 def adam_interval(p, m, v, t: int, lr: float, g_lo, g_hi, rounding: StepRounding, betas=(0.9, 0.999),
                   eps: float = 1e-8, weight_decay: float = 0.0, decoupled: bool = False) -> dict[str, Interval]:

@@ -63,7 +63,6 @@ class Tally:
     worst_share: float = -1.0
     worst: dict = field(default_factory=dict)  # step, index, actual, expected, allowed, max_abs, n_total
     first_failure: Check | None = None
-    exact_closer: str | None = None
 
 
 class Ledger:
@@ -73,8 +72,6 @@ class Ledger:
                  reproduce: str | None = None):
         self.names, self.mode, self.device, self.reproduce = names, mode, device, reproduce
         self.tallies: dict[str, Tally] = {}
-        self.first_failed_step: int | None = None
-        self.first_failed_path: str | None = None
 
     def judge(self, prefix: str, kind: str, segments: Segments, actual, expected, allowance, step: int | None,
               label: str, exact: Callable[[], np.ndarray] | None = None, names: tuple[str, str] | None = None) -> bool:
@@ -110,8 +107,6 @@ class Ledger:
                     t.first_failure = self._check(path, kind, shape, a[lo:hi], e[lo:hi], allow[lo:hi], step, label,
                                                   None if exact is None else (lambda lo=lo, hi=hi: exact()[lo:hi]),
                                                   names or self.names)
-                    if self.first_failed_step is None or (step or 0) < self.first_failed_step:
-                        self.first_failed_step, self.first_failed_path = step, path
         return ok
 
     def add(self, check: Check) -> None:

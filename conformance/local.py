@@ -230,8 +230,6 @@ class LocalChecker:
                                _toward(c_after, ref_after, lo, hi), k,
                                "the update's rounding from identical inputs (conformance.intervals)")
             ok &= self._step_count(k, cs, t0 + 1, f"5 local / {opt.kind}, same gradients / step count")
-        # the candidate's gradients at the reference's weights: at the first steps, every
-        # detail_every-th, and wherever a check above failed (to say where the difference starts)
             _, c_grads = cand.gradients(w0, Xc, yc)
             ok &= ledger.judge("5 local / gradients", "gradient", segs, segs.flat(c_grads), g_ref, delta, k,
                                f"both sides' rounding bound of the gradient (conformance.bounds; {ba.ambiguous} ReLU "

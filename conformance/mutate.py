@@ -17,7 +17,7 @@ the copy:
 A mutant is caught by a detector when its runs do not all pass (exit status not 0, a failing
 test, a crash or a timeout). An ``equivalent`` mutant is reported, not counted. The runner exits 1
 when a non-equivalent mutant survives the suite, a mutant's verdict is not the part its entry
-expects (``Mutant.verdict``), a mutant is stale, or the unmutated copy does not pass (then
+expects (``Mutant.verdict``) or a mutant is stale; 2 when the unmutated copy does not pass (then
 nothing else runs); else 0. ``--out DIR`` writes ``mutations.json`` and ``MUTATIONS.md`` there.
 """
 
@@ -113,8 +113,9 @@ def foreign_modules(root: Path) -> list[str]:
 def pytest_sessionfinish(session, exitstatus) -> None:
     """Loaded into the suite's pytest with ``-p conformance.mutate``: record foreign modules."""
     copy = os.environ.get("MUTATION_COPY")
-    if copy and foreign_modules(Path(copy)):
-        Path(copy, "foreign.json").write_text(json.dumps(foreign_modules(Path(copy))), encoding="utf-8")
+    foreign = foreign_modules(Path(copy)) if copy else None
+    if foreign:
+        Path(copy, "foreign.json").write_text(json.dumps(foreign), encoding="utf-8")
 
 
 def _plugins(dest: Path) -> list[str]:
@@ -164,8 +165,6 @@ def probe(path: str) -> int:
             return captured[-1]
 
         runner.run_both = keep
-        if hasattr(cli, "run_both"):
-            cli.run_both = keep
         record: dict = {"argv": argv}
         try:
             with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
@@ -181,8 +180,6 @@ def probe(path: str) -> int:
             record["error"] = _tail(traceback.format_exc(), 800)
         finally:
             runner.run_both = real
-            if hasattr(cli, "run_both"):
-                cli.run_both = real
         out["runs"][name] = record
     out["foreign"] = foreign_modules(Path(conformance.__file__).parents[1])
     Path(path).write_text(json.dumps(out, indent=1, default=str), encoding="utf-8")
@@ -344,7 +341,6 @@ def markdown(results: list[dict], command: str, elapsed: float, detectors: tuple
         env = f"mlx {v.get('mlx')}, torch {v.get('torch')}, Python {v.get('python')}"
     except Exception:  # the table is still worth writing
         env = f"Python {platform.python_version()}"
-    live = [(m, r) for m, r in rows if not m.equivalent and "stale" not in r]
     lines = [
         "# Mutation testing: what catches a seeded bug", "",
         f"Made by `{command}` on {datetime.date.today().isoformat()} ({platform.machine()}, {os.cpu_count()} CPUs, "
@@ -356,7 +352,8 @@ def markdown(results: list[dict], command: str, elapsed: float, detectors: tuple
         "check, with the step. *Suite*: `pytest -x` (test_harness.py first, the command-line tests last, the guide's "
         "freshness tests deselected): the first failing test. *Expected*: the part of the verdict the mutant's entry "
         "says must catch it (local: a step check naming step and tensor; decision: a local decision or evaluation "
-        "check; static; free: the free-running judge; -: the suite only).", "",
+        "check; anchor: torch judged against float64 or Adam's formula; static; free: the free-running judge; -: the "
+        "suite only).", "",
         "## Totals", "",
         "| package | mutants | equivalent | stale | caught by the suite | caught by the verdict | verdict as expected |",
         "|---|---|---|---|---|---|---|",
@@ -442,7 +439,6 @@ def main(argv: list[str] | None = None) -> int:
             print("the unmutated copy does not pass: fix that first; no mutant was run", file=sys.stderr)
             return 2
     results: dict[str, dict] = {}
-    by_id = {m.id: m for m in selected}
     with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
         futures = {pool.submit(run_one, m, detectors, args.keep): m for m in selected}
         for i, fut in enumerate(concurrent.futures.as_completed(futures), start=1):
@@ -466,7 +462,7 @@ def main(argv: list[str] | None = None) -> int:
         (out / "MUTATIONS.md").write_text(text, encoding="utf-8")
     if args.markdown:
         Path(args.markdown).write_text(text, encoding="utf-8")
-    problems = [(m.id, p) for m in selected for p in assess(by_id[m.id], results[m.id])]
+    problems = [(m.id, p) for m in selected for p in assess(m, results[m.id])]
     print(f"{len(selected)} mutants in {elapsed / 60:.1f} minutes; {len(problems)} problem(s)")
     for i, p in problems:
         print(f"  {i}: {p}")

@@ -4,7 +4,6 @@ Adam. The wrong port forgets the output layer's bias: the mapping refuses, namin
 
 from __future__ import annotations
 
-import mlx.core as mx
 import mlx.nn as nn
 import torch
 from torch import nn as tnn
@@ -51,4 +50,3 @@ def wrong(seed: int = 0) -> dict:
 
 
 WRONG_NAMES = "layers.2"  # what the report must name
-_ = mx  # the MLX port uses mlx.core through mlx.nn only

@@ -63,7 +63,6 @@ def wrong(seed: int = 0) -> dict:
 
 def rnn_two_biases(seed: int = 0) -> dict:
     """Both LSTMs with their default biases: two in torch, one in MLX."""
-    torch.manual_seed(seed)
     return {**port(seed), "torch_model": TorchRNN(bias=True), "mlx_model": RNN(bias=True)}
 
 

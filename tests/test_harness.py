@@ -30,6 +30,7 @@ import numpy as np
 import pytest
 
 import conformance.runner as runner
+import references as ref
 from conformance import cli
 from conformance.compare import compare
 from conformance.data import apply_split, document_dataset, split_indices, synthetic_dataset
@@ -124,16 +125,6 @@ def test_option_reaches_the_config(monkeypatch, option):
             assert getattr(dataset, k.split(".", 1)[1]) == v, f"{argv}: {k} = {getattr(dataset, k.split('.', 1)[1])}"
 
 
-def _standardize(X_train: np.ndarray, X: np.ndarray) -> np.ndarray:
-    mean, std = X_train.mean(axis=0), X_train.std(axis=0)
-    return (X - mean) / np.where(std > 0, std, 1.0)
-
-
-def _forward(w: dict, X: np.ndarray) -> np.ndarray:
-    h = np.maximum(X @ w["fc1.weight"].astype(np.float64).T + w["fc1.bias"], 0.0)
-    return h @ w["fc2.weight"][0].astype(np.float64) + w["fc2.bias"][0]
-
-
 def test_settings_take_effect(monkeypatch, capsys):
     """One command line with every training setting away from its default; each has its effect on
     the run, and the run's split and initial weights are the configuration's (b)."""
@@ -175,7 +166,7 @@ def test_settings_take_effect(monkeypatch, capsys):
     ds = synthetic_dataset(40, seed=5)
     splits = apply_split(ds, split_indices(ds.y, 0.3, 0.1, seed=5, stratify=True))
     for part in ("train", "val", "test"):
-        mine = _standardize(splits["train"][0], splits[part][0])
+        mine = ref.sklearn_standardize(splits["train"][0], splits[part][0], dtype="float64")["others"][0]
         for name in ("mlx", "torch"):
             got = o.results[name]["standardized"][part]
             # float32 standardization errs by a few 1e-6 here; other rows would differ by O(1)
@@ -183,7 +174,7 @@ def test_settings_take_effect(monkeypatch, capsys):
     # (b) the initial weights are init_weights(2, 3, seed 5): their logits on each side's data, in numpy
     w = init_weights(2, 3, seed=5)
     for name in ("mlx", "torch"):
-        logits = _forward(w, o.results[name]["standardized"]["train"].astype(np.float64))
+        logits = ref.forward(w, o.results[name]["standardized"]["train"], dtype="float64")
         assert np.allclose(o.results[name]["initial_logits"], logits, rtol=1e-5, atol=1e-6), name
     assert "CONFORMS" in out
 
@@ -380,7 +371,7 @@ def test_free_running_allows_ten_times_the_ensemble(factor, passes):
     cand = ref.copy()
     cand[6] += factor * 10 * 1e-5
     led = Ledger()
-    judge(led, _free_run("torch", ref), _free_run("mlx", cand, stopped=3), members, 1, np.zeros(12), np.zeros(3), 0.0,
+    judge(led, _free_run("torch", ref), _free_run("mlx", cand, stopped=3), members, 1, np.zeros(12), np.zeros(3),
           ("mlx", "torch"))
     failed = sorted(c.path for c in led.checks() if not c.passed)
     expected = ["8 free-running / stopped epoch"] + ([] if passes else ["8 free-running / training loss per step"])

@@ -55,8 +55,6 @@ def _channels_first(w: Array) -> Array:  # (O, k..., I) -> (O, I, k...)
     return np.moveaxis(w, -1, 1)
 
 
-
-
 def _identity(a: Array) -> Array:
     return a
 
@@ -66,7 +64,7 @@ class Rule:
     """How one torch layer type maps onto one MLX layer type.
 
     ``names``: torch tensor name -> (MLX name, to_mlx, to_torch) for one-to-one tensors;
-    ``split``/``merge`` for the rest (custom functions on the whole dict); ``activation`` maps the
+    ``to_mlx_fn``/``to_torch_fn`` for the rest (custom functions on the whole dict); ``activation`` maps the
     MLX output (numpy, the first element of a tuple output) to torch's layout; ``check(torch_mod,
     mlx_mod)`` returns the problems of the pair."""
 
@@ -94,11 +92,6 @@ class Rule:
 
     def problems(self, torch_mod, mlx_mod) -> list[str]:
         return list(self.check(torch_mod, mlx_mod)) if self.check else []
-
-
-def _qualname(obj) -> str:
-    cls = obj if isinstance(obj, type) else type(obj)
-    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _mro_names(obj) -> list[str]:
@@ -164,10 +157,10 @@ CONV_W = {"weight": ("weight", _channels_last, _channels_first), "bias": P["bias
 CONV_T_W = {"weight": ("weight", lambda w: np.moveaxis(np.swapaxes(w, 0, 1), 1, -1),
                        lambda w: np.swapaxes(np.moveaxis(w, -1, 1), 0, 1)), "bias": P["bias"]}
 CONV = {nd: register(Rule(f"Conv{nd}d", f"{T}.conv.Conv{nd}d", f"{M}.convolution.Conv{nd}d", dict(CONV_W),
-                          activation=lambda a: np.moveaxis(a, -1, 1), check=_conv_check)) for nd in (1, 2, 3)}
+                          activation=_channels_first, check=_conv_check)) for nd in (1, 2, 3)}
 CONV_TRANSPOSE = {nd: register(Rule(f"ConvTranspose{nd}d", f"{T}.conv.ConvTranspose{nd}d",
                                     f"{M}.convolution_transpose.ConvTranspose{nd}d", dict(CONV_T_W),
-                                    activation=lambda a: np.moveaxis(a, -1, 1), check=_conv_check)) for nd in (1, 2, 3)}
+                                    activation=_channels_first, check=_conv_check)) for nd in (1, 2, 3)}
 
 
 def after_flatten(channels: int, *spatial: int) -> Rule:
@@ -201,7 +194,7 @@ LAYER_NORM = register(Rule("LayerNorm", f"{T}.normalization.LayerNorm", f"{M}.no
 RMS_NORM = register(Rule("RMSNorm", f"{T}.normalization.RMSNorm", f"{M}.normalization.RMSNorm",
               {"weight": ("weight", _identity, _identity)}, check=_eps_check))
 GROUP_NORM = register(Rule("GroupNorm", f"{T}.normalization.GroupNorm", f"{M}.normalization.GroupNorm", dict(P),
-              activation=lambda a: np.moveaxis(a, -1, 1),
+              activation=_channels_first,
               check=lambda t, m: _eps_check(t, m) + _same("groups", t.num_groups, m.num_groups)
               + ([] if m.pytorch_compatible else ["pytorch_compatible: mlx False (MLX's default normalizes "
                                                    "differently); build it with pytorch_compatible=True"])))
@@ -216,7 +209,7 @@ def _bn_check(t, m) -> list[str]:
 
 BN = {**P, "running_mean": ("running_mean", _identity, _identity), "running_var": ("running_var", _identity, _identity)}
 BATCH_NORM = {nd: register(Rule(f"BatchNorm{nd}d", f"{T}.batchnorm.BatchNorm{nd}d", f"{M}.normalization.BatchNorm",
-                                dict(BN), activation=(lambda a: a) if nd == 1 else (lambda a: np.moveaxis(a, -1, 1)),
+                                dict(BN), activation=_identity if nd == 1 else _channels_first,
                                 check=_bn_check, buffers=("running_mean", "running_var"),
                                 ignored=("num_batches_tracked",))) for nd in (1, 2)}
 
@@ -308,6 +301,6 @@ def _gru_to_mlx(t: dict, mod) -> dict:
 
 
 LSTM = register(Rule("LSTM", f"{T}.rnn.LSTM", f"{M}.recurrent.LSTM", to_mlx_fn=_lstm_to_mlx, to_torch_fn=_rnn_to_torch("LSTM"),
-              activation=lambda a: a, check=_rnn_check))
+              activation=_identity, check=_rnn_check))
 GRU = register(Rule("GRU", f"{T}.rnn.GRU", f"{M}.recurrent.GRU", to_mlx_fn=_gru_to_mlx, to_torch_fn=_rnn_to_torch("GRU"),
-              activation=lambda a: a, check=_rnn_check))
+              activation=_identity, check=_rnn_check))

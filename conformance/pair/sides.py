@@ -104,9 +104,8 @@ class MLXPort:
         self.inputs, self.device, self.name = inputs or (lambda x: x), device, "mlx"
         self.optimizer = optimizer.make_mlx()
         self.optimizer.init(model.trainable_parameters())
+        self._grad = loss_and_grad = nn.value_and_grad(model, loss)
         if train_step is None:
-            loss_and_grad = nn.value_and_grad(model, loss)
-
             def step(X, y):
                 value, grads = loss_and_grad(model, X, y)
                 self.optimizer.update(model, grads)
@@ -118,7 +117,6 @@ class MLXPort:
             state = [model.state, self.optimizer.state]
             step = partial(mx.compile, inputs=state, outputs=state)(step)
         self._step = step
-        self._grad = nn.value_and_grad(model, loss)
 
     def _dev(self):
         from contextlib import nullcontext

@@ -6,7 +6,7 @@ about 2^-10 of their terms, so in a wide layer many units are such ties). Measur
 of them, never reliably the same ones, so a tie is not left to chance (``conformance.bounds`` does
 the same for SimpleNN, by derivation):
 
-- ``Ties(record=True)`` records every ``aten.relu`` input of a forward pass, in call order (a
+- ``Ties()`` records every ``aten.relu`` input of a forward pass, in call order (a
   dispatch mode sees functional calls, ``torch.relu(x)``, that module hooks miss);
 - a unit is a tie where its exact (float64) pre-activation lies within the float32 reruns' noise of
   that pre-activation of 0;
