@@ -34,7 +34,7 @@ import pytest
 
 from benchmarks import calls
 from benchmarks import torch_variants as tv
-from benchmarks.cases import SIZES, TORCH_IMPLS
+from benchmarks.cases import COMPILED_TORCH, SIZES, TORCH_IMPLS
 from conformance.compare import Check, assert_all, compare, compare_tree
 from conformance.tolerances import adam_state_scales, gradient_scales
 
@@ -132,7 +132,7 @@ def _reference(device: str, size_id: str) -> dict:
 def test_variant_agrees_with_the_reference(variant_device, impl, size_id, settings, precision_mode):
     device = variant_device  # each device of --bench-device (conftest.py)
     _device_or_skip(device, settings)
-    if impl in tv.COMPILED and settings.disabled and size_id != CHECKED_SIZES[0]:
+    if impl in COMPILED_TORCH and settings.disabled and size_id != CHECKED_SIZES[0]:
         pytest.skip("--benchmark-disable (CI): compiled variants are checked at the first size only, as they are timed")
     import reference_torch.device as tdev
 
@@ -160,3 +160,9 @@ def test_the_comparison_sees_another_adam(wrong, settings, precision_mode):
         failed = [c for c in checks if not c.passed]
         assert failed, f"Adam with {wrong} passed every check against the reference at {size_id}"
         assert all("/ weights" in c.path or "/ adam state" in c.path or "/ loss" in c.path for c in failed)
+
+
+def test_the_compiled_list_is_the_compiled_variants():
+    """``cases.COMPILED_TORCH`` (what the matrix and these checks treat as compiled) names exactly
+    the variants that ``torch.compile`` the loss."""
+    assert set(COMPILED_TORCH) == {impl for impl, v in tv.VARIANTS.items() if v.compiled}

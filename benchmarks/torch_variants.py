@@ -50,7 +50,6 @@ VARIANTS: dict[str, Variant] = {
                                 "torch.compile mode=\"reduce-overhead\" (CUDA graphs), Adam fused=True"),
 }
 TEXTBOOK = "torch-eager"
-COMPILED = tuple(i for i, v in VARIANTS.items() if v.compiled)
 
 
 def not_applicable(impl: str, device: str, backend: str | None) -> str | None:

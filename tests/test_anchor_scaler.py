@@ -22,6 +22,7 @@ import pytest
 from hypothesis import given, settings
 from sklearn.preprocessing import StandardScaler as SkScaler
 
+import references as ref
 import strategies as S
 from conformance.runner import side
 from conformance.steps import rounded
@@ -40,12 +41,6 @@ def fit_side(name: str, train: np.ndarray, others: list[np.ndarray], dtype: str,
         out = lambda a: pkg.data.to_numpy(scaler.transform(pkg.data.to_array(a, dtype)))  # noqa: E731
         return {"mean": pkg.data.to_numpy(scaler.mean_), "var": pkg.data.to_numpy(scaler.var_),
                 "scale": pkg.data.to_numpy(scaler.scale_), "train": out(train), "others": [out(o) for o in others]}
-
-
-def sklearn_fit(train: np.ndarray, others: list[np.ndarray]) -> dict:
-    """scikit-learn's ``StandardScaler`` fit on ``train``: its scale and the standardized rows."""
-    sk = SkScaler().fit(train)
-    return {"scale": sk.scale_, "train": sk.transform(train), "others": [sk.transform(o) for o in others]}
 
 
 def decided(var: np.ndarray, mean: np.ndarray, n: int) -> np.ndarray:
@@ -128,7 +123,7 @@ def test_scaler_matches_sklearn(conf, case):
 @given(case=S.scaler_columns(min_n=100_000, max_n=3_000_000))
 def test_scaler_matches_sklearn_at_millions_of_rows(conf, case):
     """The same at 1e5..3e6 rows: MLX's CPU sums in sequence, so a plain ``mx.mean`` would be off
-    by whole standard deviations here (tests/pending_scaler_entry.py measures it)."""
+    by whole standard deviations here (tests/pitfalls/test_data.py::test_mlx_cpu_sequential_sum measures it)."""
     train, val, kinds = case
     for dtype in _dtypes(conf, train.dtype):
         check_against_sklearn(conf, train, [val], dtype, f"{train.dtype} columns {kinds}, n={len(train)}")
@@ -162,8 +157,8 @@ def test_standardization_is_shift_invariant(conf, offset):
     val = np.column_stack([rng.integers(0, 3, 9), rng.integers(-500, 500, 9)]).astype(np.float32)
     shifted, val_shifted = base + np.float32(offset), val + np.float32(offset)
     assert np.array_equal(shifted - np.float32(offset), base), "the test's shift is not exact in float32"
-    sk_base = sklearn_fit(base.astype(np.float64), [val.astype(np.float64)])
-    sk_shifted = sklearn_fit(shifted.astype(np.float64), [val_shifted.astype(np.float64)])
+    sk_base = ref.sklearn_standardize(base, val, dtype="float64")
+    sk_shifted = ref.sklearn_standardize(shifted, val_shifted, dtype="float64")
     np.testing.assert_allclose(sk_shifted["scale"], sk_base["scale"], rtol=1e-12)
     np.testing.assert_allclose(sk_shifted["train"], sk_base["train"], rtol=0, atol=64 * EPS64 * abs(offset))
     for name in ("mlx", "torch"):

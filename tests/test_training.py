@@ -101,7 +101,8 @@ def test_early_stopping_in_lockstep(conf, name):
         assert h["stopped_epoch"] is not None and h["stopped_epoch"] < cfg.epochs, f"{name}: never stopped early"
         epoch, gap = closest_call(h["val_loss"], cfg.min_delta)
         assert gap > 1e-4, f"{name}: epoch {epoch}'s stopping decision is within {gap:.1e} of its threshold"
-        expected_epoch = h["best_epoch"] if h["evaluated_weights"] == "best" else h["stopped_epoch"]
+        assert h["evaluated_weights"] == ("best" if cfg.restore_best else "final"), f"{side_name}: {h['evaluated_weights']}"
+        expected_epoch = h["best_epoch"] if cfg.restore_best else h["stopped_epoch"]
         assert h["evaluated_epoch"] == expected_epoch, f"{side_name}: evaluated epoch {h['evaluated_epoch']}"
         rec = EpochWeights(side(side_name), per_epoch)
         again = run_side(side_name, splits, weights, RunConfig(**{**vars(cfg), "device": conf.device}), on_step=rec)
