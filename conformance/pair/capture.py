@@ -23,7 +23,26 @@ from ..tolerances import MEASURED, step_rounding
 from .mapping import Mapping
 
 
+def _compared(mapping: Mapping):
+    """The pairs whose outputs are compared: an MLX module to record, and a rule that does not say
+    its outputs differ in form (``compared = False``: MoE experts, judged by the layers after)."""
+    return [p for p in mapping.pairs if p.mlx_module is not None and getattr(p.rule, "compared", True)]
+
+
+def _same_form(mine: np.ndarray, ref: np.ndarray) -> np.ndarray | None:
+    """The MLX output in torch's shape where they differ only in leading axes of the same total
+    (a broadcast position embedding (L, D) against (1, L, D), tokens flattened (B*L, E) against
+    (B, L, E)); None where they really differ."""
+    if mine.shape == ref.shape:
+        return mine
+    if mine.size == ref.size and mine.ndim and ref.ndim and mine.shape[-1] == ref.shape[-1]:
+        return mine.reshape(ref.shape)
+    return None
+
+
 def _first(out):
+    if hasattr(out, "logits"):  # a transformers output object
+        return out.logits
     while isinstance(out, (tuple, list)):
         out = out[0]
     return out
@@ -32,8 +51,9 @@ def _first(out):
 @contextmanager
 def _torch_hooks(model, mapping: Mapping, record: list):
     handles = []
-    for pair in mapping.pairs:
-        mod = model.get_submodule(pair.torch_path) if pair.torch_path else model
+    for pair in _compared(mapping):
+        at = getattr(pair.rule, "torch_output", pair.torch_path)  # a rule may read its output elsewhere
+        mod = model.get_submodule(at) if at else model
         handles.append(mod.register_forward_hook(
             lambda m, i, o, path=pair.torch_path: record.append((path, _first(o).detach().cpu().double().numpy()))))
     try:
@@ -45,13 +65,15 @@ def _torch_hooks(model, mapping: Mapping, record: list):
 
 @contextmanager
 def _mlx_wrapped(mapping: Mapping, record: list):
+    import mlx.core as mx
+
     swapped = []
-    for pair in mapping.pairs:
+    for pair in _compared(mapping):
         mod, cls = pair.mlx_module, type(pair.mlx_module)
 
         def __call__(self, *a, _cls=cls, _path=pair.torch_path, **k):
             out = _cls.__call__(self, *a, **k)
-            record.append((_path, out))
+            record.append((_path, mx.array(_first(out))))  # a copy: the caller may add into it in place (x += y)
             return out
 
         mod.__class__ = type(cls.__name__, (cls,), {"__call__": __call__})
@@ -137,6 +159,8 @@ def compare_layers(ledger: Ledger, torch_model, port, X, weights: dict, mode: st
     first = None
     for p in order:
         path = f"2 layers / {p or '(root)'} output" + ("" if step is None else f" at step {step}")
+        if p in mine and _same_form(mine[p], ref[p]) is not None:
+            mine[p] = _same_form(mine[p], ref[p])
         if p not in mine or mine[p].shape != ref[p].shape:
             what = "never ran" if p not in mine else f"shape {mine[p].shape} (in torch's layout), torch {ref[p].shape}"
             ledger.add(Check(path=path, kind="forward", dtype="float32", mode=mode, step=step, rtol=0.0, atol=0.0,

@@ -29,6 +29,7 @@ from ..ledger import Ledger, Segments
 from ..local import LocalChecker
 from ..optimizers import Adam, Optimizer
 from .capture import compare_layers
+from .hf import adapter as hf_adapter
 from .layouts import NotInvertible
 from .mapping import Mapping, MappingError
 from .rounding import MeasuredRounding
@@ -56,9 +57,13 @@ def loss_named(name: str) -> Loss:
     if name == "bce_with_logits":
         return Loss(lambda m, X, y: mx.mean(nn.losses.binary_cross_entropy(m(X), y, with_logits=True)),
                     lambda m, X, y: F.binary_cross_entropy_with_logits(m(X), y), name)
+    if name == "causal_lm":  # transformers / mlx-lm language models (conformance.pair.hf)
+        from .hf.loss import causal_lm
+
+        return causal_lm()
     if name == "mse":
         return Loss(lambda m, X, y: mx.mean(nn.losses.mse_loss(m(X), y)), lambda m, X, y: F.mse_loss(m(X), y), name)
-    raise ValueError(f"unknown loss {name!r}; name cross_entropy, bce_with_logits or mse, or pass Loss(mlx=..., torch=...)")
+    raise ValueError(f"unknown loss {name!r}; name cross_entropy, bce_with_logits, mse or causal_lm, or pass Loss(mlx=..., torch=...)")
 
 
 @dataclass
@@ -170,6 +175,7 @@ def check(mlx_model, torch_model, batches, loss: str | Loss = "cross_entropy", o
 
     optimizer = optimizer or Adam()
     loss = loss_named(loss) if isinstance(loss, str) else loss
+    batches = loss.prepare(batches) if hasattr(loss, "prepare") else batches  # causal_lm: input_ids alone
     batches = [batches] if isinstance(batches, tuple) else list(batches)
     steps = steps or max(len(batches), 10)
     tdev = _device(device)
@@ -182,6 +188,8 @@ def check(mlx_model, torch_model, batches, loss: str | Loss = "cross_entropy", o
         return PairReport(ledger, None, modes, 0, problem=f"dropout draws different masks in each framework ({', '.join(drop)})"
                           ": set p=0 (or compare in evaluation mode) for a lockstep")
     try:
+        if hf_adapter.is_transformers(torch_model):  # transformers' names, norms, rope, tie (conformance.pair.hf)
+            names, rules = hf_adapter.adapt(torch_model, mlx_model, names, rules)
         mapping = Mapping.build(torch_model, mlx_model, names, rules)
     except MappingError as e:
         return PairReport(ledger, None, modes, 0, problem=str(e))

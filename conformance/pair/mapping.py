@@ -35,6 +35,7 @@ class Mapping:
     pairs: list[Pair] = field(default_factory=list)
     torch_names: list[str] = field(default_factory=list)  # every mapped torch tensor (parameters and state buffers)
     buffers: list[str] = field(default_factory=list)  # the torch buffers among them
+    tied: dict[str, str] = field(default_factory=dict)  # a torch parameter that *is* another (name -> first name)
 
     @classmethod
     def build(cls, torch_model, mlx_model, names: dict[str, str] | None = None,
@@ -42,13 +43,17 @@ class Mapping:
         names, rules = dict(names or {}), dict(rules or {})
         out = cls()
         claimed: list[str] = []
+        persistent = set(torch_model.state_dict())  # buffers outside it (rotary inv_freq) are constants, not state
+        seen: dict[int, str] = {}
         for path, tmod in torch_model.named_modules():
             if any(c == "" or path == c or path.startswith(c + ".") for c in claimed):  # "": the root claimed all
                 continue
             mpath = names.get(path, path)
             mmod = _mlx_module(mlx_model, mpath)
             rule = rules.get(path) or (find(tmod, mmod) if mmod is not None else None)
-            owns = list(tmod.named_parameters(recurse=False)) + list(tmod.named_buffers(recurse=False))
+            prefix = f"{path}." if path else ""
+            owns = [(n, t) for n, t in list(tmod.named_parameters(recurse=False)) + list(tmod.named_buffers(recurse=False))
+                    if prefix + n in persistent and id(t) not in seen]  # a tied parameter was mapped where first seen
             if rule is None:
                 if owns:
                     where = f"MLX has no module at {mpath!r}" if mmod is None else \
@@ -62,11 +67,16 @@ class Mapping:
                 raise MappingError(f"{path or '(root)'} ({rule.name}): " + "; ".join(problems))
             out.pairs.append(Pair(path, mpath, rule, tmod, mmod))
             claimed.append(path)
-            prefix = f"{path}." if path else ""
-            for n, _ in tmod.named_parameters():
+            for n, t in tmod.named_parameters():
+                if id(t) in seen:
+                    out.tied[prefix + n] = seen[id(t)]
+                    continue
+                seen[id(t)] = prefix + n
                 out.torch_names.append(prefix + n)
             for n, _ in tmod.named_buffers():
                 local = n.rsplit(".", 1)[-1]
+                if prefix + n not in persistent:
+                    continue
                 if local in rule.buffers:
                     out.torch_names.append(prefix + n)
                     out.buffers.append(prefix + n)
