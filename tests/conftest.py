@@ -28,13 +28,15 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.enviro
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Deselect ``slow`` tests unless the ``-m`` expression mentions them."""
-    if "slow" in (config.getoption("markexpr") or ""):
-        return
-    slow = [item for item in items if item.get_closest_marker("slow")]
-    if slow:
-        config.hook.pytest_deselected(items=slow)
-        items[:] = [item for item in items if not item.get_closest_marker("slow")]
+    """Deselect ``slow`` and ``hf`` tests (the transformers/mlx-lm pairs, the [hf] extra) unless the
+    ``-m`` expression mentions them."""
+    for marker in ("slow", "hf"):
+        if marker in (config.getoption("markexpr") or ""):
+            continue
+        left = [item for item in items if item.get_closest_marker(marker)]
+        if left:
+            config.hook.pytest_deselected(items=left)
+            items[:] = [item for item in items if not item.get_closest_marker(marker)]
 
 
 def _settings(config):

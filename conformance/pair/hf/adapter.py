@@ -78,7 +78,11 @@ def _mlx_inv_freq(rope):
 
 
 def _rope_problems(torch_model, mlx_model) -> list[str]:
-    ropes = [(n, m) for n, m in mlx_model.named_modules() if type(m).__name__.endswith("RoPE")]
+    import mlx.nn as nn
+
+    ropes = sorted(((n, m) for n, m in mlx_model.named_modules()
+                    if isinstance(m, nn.RoPE) or type(m).__name__.endswith("RoPE")),
+                   key=lambda nm: [int(p) if p.isdigit() else p for p in nm[0].split(".")])  # layer 0 first
     rotary = [m for _, m in torch_model.named_modules() if type(m).__name__.endswith("RotaryEmbedding")
               and getattr(m, "inv_freq", None) is not None]
     if not rotary:
