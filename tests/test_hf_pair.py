@@ -79,26 +79,28 @@ def _gpt2_attention_scale(model):
         block.attn.scale = 64 ** -0.5  # the model width's scale, not the head's
 
 
-def _llama_positions_shifted(model):
+def _llama_rope_half_the_dims(model):
+    import mlx.core as mx
     import mlx.nn as nn
 
-    class Shifted(nn.RoPE):
+    class HalfRoPE(nn.RoPE):  # its flags say 16 dimensions; its code rotates 8
         def __call__(self, x, offset=0):
-            return super().__call__(x, offset=offset + 1)
+            return mx.fast.rope(x, self.dims // 2, traditional=False, base=self.base, scale=1.0, offset=offset)
 
     for layer in model.model.layers:
-        layer.self_attn.rope = Shifted(16, traditional=False, base=10000.0)
+        layer.self_attn.rope = HalfRoPE(16, traditional=False, base=10000.0)
 
 
 @pytest.mark.parametrize("arch, patch, named", [
     ("gemma2", _gemma_plain_norms, "norm offset"),
     ("gpt2", _gpt2_attention_scale, "transformer.h.0.attn.c_proj"),
-    ("llama", _llama_positions_shifted, "model.layers.0.self_attn.o_proj"),
-], ids=["gemma2-norm-offset", "gpt2-attention-scale", "llama-positions"])
+    ("llama", _llama_rope_half_the_dims, "model.layers.0.self_attn.o_proj"),
+], ids=["gemma2-norm-offset", "gpt2-attention-scale", "llama-rope-code"])
 def test_seeded_code_bug_is_named_at_its_layer(arch, patch, named):
     """Bugs no flag shows: the norm offset is probed (refused, naming the layer); a wrong attention
-    scale and rope positions shifted by one are caught by the layer comparison at the attention's
-    output projection (the first compared layer after the attention)."""
+    scale and a rope whose code rotates half the dimensions its flags say are caught by the layer
+    comparison at the attention's output projection (the first compared layer after the attention).
+    (Positions shifted by one are no bug: rope is relative, and the pair conforms.)"""
     report = _check(arch, steps=1, ensemble=0, patch=patch)
     assert not report.passed, report.summary()
     assert named in report.summary(), report.summary()
