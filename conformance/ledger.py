@@ -109,6 +109,13 @@ class Ledger:
                                                   names or self.names)
         return ok
 
+    def annotate(self, path: str, step: int | None, note: str) -> None:
+        """Add what the caller knows to the first failure of ``path``, when that failure is ``step``'s."""
+        t = self.tallies.get(path)
+        if t is not None and t.first_failure is not None and t.first_failure.step == step:
+            c = t.first_failure
+            c.note = note if not c.note else f"{c.note}; {note}"
+
     def add(self, check: Check) -> None:
         """Tally a ready ``Check`` (a static comparison made once, not per step)."""
         t = self.tallies.get(check.path) or self.tallies.setdefault(check.path, Tally(check.path, check.kind))
