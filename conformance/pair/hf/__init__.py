@@ -9,11 +9,4 @@ Needs the ``[hf]`` extra (mlx-lm, transformers, peft).
 """
 
 from .adapter import adapt, is_transformers  # noqa: F401
-
-
-def __getattr__(name):  # the loss imports the engine, which imports this package: load it on first use
-    if name in ("BatchError", "CausalLM", "causal_lm"):
-        from . import loss
-
-        return getattr(loss, name)
-    raise AttributeError(name)
+from .loss import BatchError, CausalLM, causal_lm  # noqa: F401

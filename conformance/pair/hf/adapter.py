@@ -158,7 +158,7 @@ def adapt(torch_model, mlx_model, names: dict | None = None, rules: dict | None 
             raise MappingError(f"{path}: num_experts_per_tok: transformers {k}, mlx {mk}")
     for path, mod in torch_model.named_modules():
         new = rename(path, model_type)
-        if new != path:
+        if new != path and new in mlx_paths:  # a module mlx-lm lacks (dropout at 0) is left to the mapping
             names.setdefault(path, new)
         cls = type(mod).__name__
         own = dict(mod.named_parameters(recurse=False))

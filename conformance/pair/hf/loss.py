@@ -14,13 +14,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..engine import Loss
+from ..errors import PairError
+from ..losses import Loss
 
 IGNORE = -100
 
 
-class BatchError(ValueError):
-    """A batch that ``causal_lm`` cannot judge alike on both sides: one line naming the batch and row."""
+class BatchError(PairError):
+    """A batch that ``causal_lm`` cannot judge alike on both sides: one line naming the batch and row
+    (a ``PairError``, the documented exception of ``pair.check``'s bad input)."""
 
 
 def _labels(tokens, labels, pad):

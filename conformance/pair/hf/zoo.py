@@ -18,7 +18,9 @@ import importlib
 import numpy as np
 
 COMMON = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-              vocab_size=128, max_position_embeddings=64, bos_token_id=1, eos_token_id=2, pad_token_id=0)
+              vocab_size=128, max_position_embeddings=64, bos_token_id=1, eos_token_id=2, pad_token_id=None)
+# pad_token_id None: transformers gives the embedding padding_idx = pad_token_id (that row never trains),
+# mlx-lm's Embedding has none; pair refuses the difference (see docs/ARCHITECTURES.md, "padding_idx")
 ARCHITECTURES: dict[str, dict] = {
     "llama": dict(COMMON, rms_norm_eps=1e-5, tie_word_embeddings=False),
     "mistral": dict(COMMON, rms_norm_eps=1e-5, sliding_window=None, tie_word_embeddings=False),
@@ -33,7 +35,7 @@ ARCHITECTURES: dict[str, dict] = {
     "starcoder2": dict(COMMON, norm_epsilon=1e-5, use_bias=True, residual_dropout=0.0, embedding_dropout=0.0,
                        attention_dropout=0.0, tie_word_embeddings=True),
     "gpt2": dict(n_embd=64, n_layer=2, n_head=4, n_positions=64, vocab_size=128, layer_norm_epsilon=1e-5,
-                 resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=1, eos_token_id=2),
+                 resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=1, eos_token_id=2, pad_token_id=None),
     "gpt_neox": dict(COMMON, num_key_value_heads=None, layer_norm_eps=1e-5, hidden_dropout=0.0, attention_dropout=0.0,
                      use_parallel_residual=True, tie_word_embeddings=False),
     "mixtral": dict(COMMON, rms_norm_eps=1e-5, num_local_experts=4, num_experts_per_tok=2, tie_word_embeddings=False),
@@ -58,7 +60,7 @@ def hf_config(arch: str, **overrides):
     from transformers import AutoConfig
 
     desc = dict(ARCHITECTURES[arch], **overrides)
-    desc = {k: v for k, v in desc.items() if v is not None or k == "sliding_window"}
+    desc = {k: v for k, v in desc.items() if v is not None or k in ("sliding_window", "pad_token_id")}
     return AutoConfig.for_model(arch, **desc)
 
 
