@@ -22,7 +22,7 @@ from pathlib import Path
 STEPS = 10
 FINDINGS = {  # first difference -> the finding of docs/ARCHITECTURES.md that explains it
     "mlp.down_proj": "exact-gelu", "mlp.c_proj": "exact-gelu", "mlp.dense_4h_to_h": "tanh-gelu",
-    "rope frequencies differ": "rope-parameters", "n_ctx": "gpt2-n_ctx", "embed_out": "neox-lm-head",
+    "rope frequencies differ": "rope-parameters", "n_ctx": "gpt2-n_ctx", "dense_h_to_4h": "neox-intermediate",
 }
 BEGIN, END = "<!-- matrix:begin -->", "<!-- matrix:end -->"
 

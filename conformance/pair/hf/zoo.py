@@ -36,7 +36,8 @@ ARCHITECTURES: dict[str, dict] = {
                        attention_dropout=0.0, tie_word_embeddings=True),
     "gpt2": dict(n_embd=64, n_layer=2, n_head=4, n_positions=64, vocab_size=128, layer_norm_epsilon=1e-5,
                  resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=1, eos_token_id=2, pad_token_id=None),
-    "gpt_neox": dict(COMMON, num_key_value_heads=None, layer_norm_eps=1e-5, hidden_dropout=0.0, attention_dropout=0.0,
+    # mlx-lm's GPT-NeoX MLP is 4 x hidden whatever intermediate_size says (docs/ARCHITECTURES.md, neox-intermediate)
+    "gpt_neox": dict(COMMON, intermediate_size=256, num_key_value_heads=None, layer_norm_eps=1e-5, hidden_dropout=0.0, attention_dropout=0.0,
                      use_parallel_residual=True, tie_word_embeddings=False),
     "mixtral": dict(COMMON, rms_norm_eps=1e-5, num_local_experts=4, num_experts_per_tok=2, tie_word_embeddings=False),
 }
