@@ -118,7 +118,8 @@ def batches(given) -> list[tuple[np.ndarray, np.ndarray]]:
                             "give one target per sample")
         for name, a in (("X", X), ("y", y)):
             if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
-                raise PairError(f"batches[{i}] {name} holds NaN or infinity at {tuple(np.argwhere(~np.isfinite(a))[0])}")
+                raise PairError(f"batches[{i}] {name} holds NaN or infinity at "
+                                f"{tuple(int(j) for j in np.argwhere(~np.isfinite(a))[0])}")
         out.append((X, y))
     if not out:
         raise PairError("batches is empty: give one (X, y) or a list of them")
