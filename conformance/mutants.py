@@ -259,4 +259,49 @@ CONFORMANCE_MUTANTS = (
       "initial weights drawn from a narrower range than torch's nn.Linear default"),
 )
 
-MUTANTS: tuple[Mutant, ...] = MLX_MUTANTS + TORCH_MUTANTS + CONFORMANCE_MUTANTS
+_PC, _PM, _PE, _PV, _PS, _PL = ("conformance/pair/capture.py", "conformance/pair/mapping.py", "conformance/pair/engine.py",
+                                "conformance/pair/validate.py", "conformance/pair/sides.py", "conformance/pair/layouts.py")
+
+# conformance.pair: the document's verdict never runs these files, so the suite must catch each
+# (tests/test_pair_ports.py, tests/test_pair_hostile.py, tests/test_examples.py).
+PAIR_MUTANTS = (
+    M("pair-capture-keeps-references", _PC, "record[_path] = [given, _mlx_np(out)]", "record[_path] = [given, out]",
+      "the layer capture keeps references to MLX's outputs, which an in-place x += y later rewrites"),
+    M("pair-parameterless-not-compared", _PM, "if path and mmod is not None and _parameterless(tmod, mmod):",
+      "if False:", "activations, poolings and other parameterless layers are never compared"),
+    M("pair-shapes-unchecked", _PM, "        self._check_shapes(torch_model, mine)\n", "",
+      "a model of another width is resized to torch's shapes instead of refused"),
+    M("pair-trainability-unchecked", _PM, "if bool(state[t_name].requires_grad) != (k in trainable):", "if False:",
+      "a tensor frozen on one side only is not refused"),
+    M("pair-running-stats-unjudged", "conformance/local.py", 'if getattr(ba, "buffers", None):', "if False:",
+      "BatchNorm's running statistics are never judged after a step"),
+    M("pair-bn-momentum-unchecked", _PL, 'out += [] if abs(t.momentum - m.momentum) <= 1e-12 else', "out += [] if True else",
+      "a BatchNorm momentum difference is not refused"),
+    M("pair-padding-idx-unchecked", _PL, "    if t.padding_idx is not None:", "    if False:",
+      "an Embedding's padding_idx is ignored"),
+    M("pair-randomness-unchecked", _PE, "    if random:\n", "    if False:\n",
+      "functional dropout (a forward that differs between two identical calls) is not refused"),
+    M("pair-free-run-ordered-first", "conformance/pair/verdict.py", "else (3, 0, section)", "else (0, 0, section)",
+      "failures without a step (the free run) sort ahead of step 1's: the wrong first failure is named"),
+    M("pair-negative-steps", _PV, "or steps < 1):", "or steps < -10):", "steps=-1 is accepted (no step judged)"),
+    M("pair-y-length-unchecked", _PV, "if y.ndim == 0 or y.shape[0] != X.shape[0]:", "if y.ndim == 0:",
+      "targets of another length than the batch pass validation"),
+    M("pair-torch-model-mutated", _PE, "torch_model = copy.deepcopy(torch_model)  #", "torch_model = torch_model  #",
+      "the user's torch model is trained in place"),
+    M("pair-mlx-model-not-restored", _PE, "        mlx_model.update(tree_unflatten(params))\n", "",
+      "the user's MLX model keeps the check's last weights"),
+    M("pair-own-optimizer-ignored", _PS, "self.optimizer = mlx_optimizer if mlx_optimizer is not None else optimizer.make_mlx()",
+      "self.optimizer = optimizer.make_mlx()", "the port's own MLX optimizer is replaced by one the harness builds"),
+    M("pair-bias-correction-unchecked", _PV, 'if not getattr(opt, "bias_correction", True):', "if False:",
+      "MLX's Adam without bias correction is accepted as torch's Adam"),
+    M("pair-tuple-last-element", "conformance/pair/select.py", "return select(out[0], None, side)",
+      "return select(out[-1], None, side)", "a tuple output's last element is taken for the prediction"),
+    M("pair-class-range-unchecked", "conformance/pair/losses.py", "if lo < 0 or hi >= shape[-1]:", "if lo < 0:",
+      "a class index past the model's classes reaches torch (a traceback, not one line)"),
+    M("pair-cli-not-comparable-printed", "conformance/pair/cli.py", '    if report.status == "not-comparable":\n',
+      "    if False:\n", "a not-comparable check prints a report and writes --json instead of one line"),
+    M("pair-input-note-inverted", _PC, "if np.all(err <= allowance):", "if not np.all(err <= allowance):",
+      "a failing layer's note says its input agreed where it differed, and the reverse"),
+)
+
+MUTANTS: tuple[Mutant, ...] = MLX_MUTANTS + TORCH_MUTANTS + CONFORMANCE_MUTANTS + PAIR_MUTANTS

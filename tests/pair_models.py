@@ -22,7 +22,7 @@ def blobs(n: int = 32, d: int = 4, classes: int = 3, seed: int = 0):
 class TorchMLP(tnn.Module):
     def __init__(self, d=4, h=16, c=3, act=None):
         super().__init__()
-        self.fc1, self.act, self.fc2 = tnn.Linear(d, h), act or tnn.ReLU(), tnn.Linear(h, c)
+        self.fc1, self.act, self.fc2 = tnn.Linear(d, h), tnn.ReLU() if act is None else act, tnn.Linear(h, c)
 
     def forward(self, x):
         return self.fc2(self.act(self.fc1(x)))
@@ -31,7 +31,7 @@ class TorchMLP(tnn.Module):
 class MLP(nn.Module):
     def __init__(self, d=4, h=16, c=3, act=None):
         super().__init__()
-        self.fc1, self.act, self.fc2 = nn.Linear(d, h), act or nn.ReLU(), nn.Linear(h, c)
+        self.fc1, self.act, self.fc2 = nn.Linear(d, h), nn.ReLU() if act is None else act, nn.Linear(h, c)
 
     def __call__(self, x):
         return self.fc2(self.act(self.fc1(x)))

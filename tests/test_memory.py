@@ -40,3 +40,35 @@ def test_memory_is_flat_from_1000_to_20000_steps():
     growth = long["peak_kb"] / short["peak_kb"]
     assert growth <= 1.2, (f"peak resident memory grew {growth:.2f}x from 1 000 to 20 000 steps "
                            f"({short['peak_kb'] / 1024:.0f} MB to {long['peak_kb'] / 1024:.0f} MB)")
+
+
+PAIR = """
+import json, resource
+import numpy as np, torch, mlx.nn as nn
+from torch import nn as tnn
+from conformance import pair
+from conformance.footprint import BASELINE
+from conformance.pair.validate import PER_PARAMETER
+h = 1024
+torch.manual_seed(0)
+t = tnn.Sequential(tnn.Linear(64, h), tnn.ReLU(), tnn.Linear(h, h), tnn.ReLU(), tnn.Linear(h, 10))
+m = nn.Sequential(nn.Linear(64, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(), nn.Linear(h, 10))
+rng = np.random.default_rng(0)
+X, y = rng.normal(size=(64, 64)).astype(np.float32), rng.integers(0, 10, 64)
+r = pair.check(m, t, (X, y), steps=3, ensemble=2, names={"0": "layers.0", "2": "layers.2", "4": "layers.4"})
+n = sum(p.numel() for p in t.parameters())
+print(json.dumps({"status": r.status, "peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                  "estimate": BASELINE + PER_PARAMETER * n + 8 * (X.nbytes + y.nbytes)}))
+"""
+
+
+@pytest.mark.slow
+def test_pair_memory_estimate_bounds_a_check_from_above_within_2x():
+    """``pair.check``'s memory estimate (``validate.PER_PARAMETER``) against a 1.1 M-parameter MLP's
+    measured peak: at least the peak (a refusal errs on the safe side), at most twice it."""
+    proc = subprocess.run([sys.executable, "-c", PAIR], cwd=ROOT, capture_output=True, text=True, timeout=1800,
+                          env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    peak = out["peak_kb"] * 1024
+    assert out["status"] == "conforms" and peak <= out["estimate"] <= 2 * peak, out

@@ -47,7 +47,7 @@ class Mapping:
     @classmethod
     def build(cls, torch_model, mlx_model, names: dict[str, str] | None = None,
               rules: dict[str, Rule] | None = None) -> "Mapping":
-        names, rules = dict(names or {}), dict(rules or {})
+        names, rules = ({} if names is None else names), ({} if rules is None else rules)
         _check_keys(torch_model, mlx_model, names, rules)
         out = cls()
         claimed: list[str] = []
