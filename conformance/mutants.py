@@ -165,6 +165,7 @@ TORCH_MUTANTS = (
 
 _TOL, _LOC, _RUN, _LED = ("conformance/tolerances.py", "conformance/local.py", "conformance/runner.py",
                           "conformance/ledger.py")
+_BND = "conformance/bounds.py"
 
 CONFORMANCE_MUTANTS = (
     M("tol-update-rtol-100x", _TOL, "StepRounding(U32, 0.0, 4.0, 4.0, 4.0, 1e-5,", "StepRounding(U32, 0.0, 4.0, 4.0, 4.0, 1e-3,",
@@ -177,6 +178,43 @@ CONFORMANCE_MUTANTS = (
       "a BCE term's rounding budget loosened a hundredfold"),
     M("bounds-without-1/n", "conformance/bounds.py", "+ u * abs(res)) / n", "+ u * abs(res))",
       "the bound of dBCE/dlogit forgets the mean's 1/n: gradient budgets n times too wide"),
+    # issue 23: each derived term of the local budgets loosened by a problem-size factor alone (the
+    # batch size n, the width H, the step count t); tests/test_bounds.py recomputes every term
+    *(M(f"bounds-{name}", _BND, old, new, f"the bound's {what} made {factor} times looser")
+      for name, old, new, what, factor in (
+        ("e1-times-n", "e1 = (a + g(d + 1)) *", "e1 = n * (a + g(d + 1)) *", "first layer's rounding e1", "n"),
+        ("ez-propagated-times-H", "e_z = e_h @ aw2 +", "e_z = H * (e_h @ aw2) +", "hidden units' error carried into the logit", "H"),
+        ("ez-own-times-n", "+ (a + g(H + 1)) * (h @ aw2 + abs(b2))", "+ n * (a + g(H + 1)) * (h @ aw2 + abs(b2))",
+         "logit's own rounding", "n"),
+        ("delta-propagated-summed", "(p * (1 - p) * e_z +", "(n * p * (1 - p) * e_z +", "logit error in dBCE/dlogit (summed, not averaged)", "n"),
+        ("delta-sigmoid-summed", "r.sigmoid * u + u * abs(res)) / n", "n * r.sigmoid * u + u * abs(res)) / n",
+         "sigmoid(z) - y rounding (summed, not averaged)", "n"),
+        ("dz1-rounding-summed", "c_act = e_delta + (a + u) * ad", "c_act = e_delta + n * (a + u) * ad", "dz1 product's rounding", "n"),
+        ("fc1w-ties-summed", "+ amb.T @ (ad[:, None] * absX)", "+ n * (amb.T @ (ad[:, None] * absX))", "fc1.weight ReLU-tie term", "n"),
+        ("fc1w-sum-times-n", "+ (a + g(n)) * (active.T @ (ad[:, None] * absX)))",
+         "+ n * (a + g(n)) * (active.T @ (ad[:, None] * absX)))", "fc1.weight sum's rounding", "n"),
+        ("fc1b-ties-summed", "+ amb.T @ ad +", "+ n * (amb.T @ ad) +", "fc1.bias ReLU-tie term", "n"),
+        ("fc1b-sum-times-n", "g(n) * (active.T @ ad))", "n * g(n) * (active.T @ ad))", "fc1.bias sum's rounding", "n"),
+        ("fc2w-propagated-summed", "(e_delta @ h + ad @ e_h", "(n * (e_delta @ h) + ad @ e_h", "fc2.weight's dBCE/dlogit error", "n"),
+        ("fc2w-hidden-summed", "+ ad @ e_h +", "+ n * (ad @ e_h) +", "fc2.weight's hidden-unit error", "n"),
+        ("fc2w-sum-times-n", "(a + g(n)) * (ad @ h))", "n * (a + g(n)) * (ad @ h))", "fc2.weight sum's rounding", "n"),
+        ("fc2b-propagated-summed", "(e_delta.sum() +", "(n * e_delta.sum() +", "fc2.bias's dBCE/dlogit error", "n"),
+        ("fc2b-sum-times-n", "g(n) * ad.sum())", "n * g(n) * ad.sum())", "fc2.bias sum's rounding", "n"),
+        ("loss-terms-summed", "float(e_terms.mean() +", "float(e_terms.sum() +", "loss terms' error (summed, not averaged)", "n"),
+        ("loss-sum-summed", "g(n) * abs(terms).mean()", "g(n) * abs(terms).sum()", "loss sum's rounding (summed, not averaged)", "n"),
+        ("loss-value-summed", "u * abs(terms.mean()))", "u * abs(terms.sum()))", "loss value's rounding (summed, not averaged)", "n"),
+        ("floor-times-n", "floor = (n + H + d + 8) * r.eta", "floor = n * (n + H + d + 8) * r.eta", "subnormal floor", "n"),
+    )),
+    *(M(f"intervals-{name}", "conformance/intervals.py", old, new, f"Adam's interval: {what} made t times looser (t the step count)")
+      for name, old, new, what in (
+        ("moment-slack-times-t", "m_slack = rounding.state * (", "m_slack = t1 * rounding.state * (", "exp_avg's rounding"),
+        ("sq-slack-times-t", "v_slack = rounding.state * (", "v_slack = t1 * rounding.state * (", "exp_avg_sq's rounding"),
+        ("update-rounding-times-t", "p_slack = rounding.update_rtol * s_abs + 2 * u * np.maximum(np.abs(p_lo), np.abs(p_hi)) + rounding.state * eta\n    if weight",
+         "p_slack = t1 * rounding.update_rtol * s_abs + 2 * u * np.maximum(np.abs(p_lo), np.abs(p_hi)) + rounding.state * eta\n    if weight",
+         "the update's own rounding (update_rtol)"),
+        ("param-rounding-times-t", "2 * u * np.maximum(np.abs(p_lo), np.abs(p_hi)) + rounding.state * eta\n    if weight",
+         "2 * t1 * u * np.maximum(np.abs(p_lo), np.abs(p_hi)) + rounding.state * eta\n    if weight", "p - step's rounding (2u |p|)"),
+    )),
     M("intervals-ignore-gradient-sign", "conformance/intervals.py",
       "m_lo, m_hi = b1 * m + (1 - b1) * g_lo, b1 * m + (1 - b1) * g_hi",
       "m_lo, m_hi = b1 * m - (1 - b1) * np.maximum(abs(g_lo), abs(g_hi)), b1 * m + (1 - b1) * np.maximum(abs(g_lo), abs(g_hi))",
