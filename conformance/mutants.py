@@ -6,10 +6,11 @@ verdict that must catch it (the runner checks it):
 
 - ``"local"``: a local step check, "5 local / <check> / <tensor>" at a named step (the model,
   the loss, the optimizer, the training step, on either side);
-- ``"anchor"``: "5 anchor / ..." at a named step: the reference's own Adam or gradients against
-  the mathematics (a local check lets MLX lie between torch and the formula's interval, so a
-  wrong reference optimizer is caught there);
-- ``"decision"``: a local decision or evaluation check ("6 local / ..." or "7 local / ...");
+- ``"anchor"``: "5 anchor / ..." or "6 anchor / ..." at a named step: the reference's own Adam or
+  gradients against the mathematics (a local check lets MLX lie between torch and the formula's
+  interval, so a wrong reference optimizer is caught there), or its recorded histories against its
+  own steps (``conformance.histories``);
+- ``"decision"``: a local decision, history or evaluation check ("6 local / ..." or "7 local / ...");
 - ``"static"``: a static check of each pipeline's own data, logits, loss or gradients (1-3);
 - ``"free"``: the free-running judge (8): what of MLX's own training loop no local check sees (its
   validation set, its restored weights; its first step's batch and steps an epoch are local checks);
