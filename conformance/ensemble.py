@@ -16,6 +16,7 @@ that step, inside the envelope, diverged by chaos, not by a difference of rules.
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -38,14 +39,16 @@ class NonFinite(Exception):
 
 
 class LossSeries:
-    """``on_step``: the loss of every step as a float, stopping the run at the first non-finite one."""
+    """``on_step``: the loss and the learning rate of every step as floats, stopping the run at the
+    first non-finite loss."""
 
     def __init__(self, pkg, name: str):
-        self.pkg, self.name, self.losses = pkg, name, []
+        self.pkg, self.name, self.losses, self.lrs = pkg, name, [], array("d")
 
     def __call__(self, model, optimizer, loss) -> None:
         value = float(self.pkg.data.to_numpy(loss))
         self.losses.append(value)
+        self.lrs.append(self.pkg.optim.get_learning_rate(optimizer))
         if not np.isfinite(value):
             raise NonFinite(self.name, len(self.losses), "the training loss", value)
 

@@ -6,10 +6,11 @@ verdict that must catch it (the runner checks it):
 
 - ``"local"``: a local step check, "5 local / <check> / <tensor>" at a named step (the model,
   the loss, the optimizer, the training step, on either side);
-- ``"anchor"``: "5 anchor / ..." at a named step: the reference's own Adam or gradients against
-  the mathematics (a local check lets MLX lie between torch and the formula's interval, so a
-  wrong reference optimizer is caught there);
-- ``"decision"``: a local decision or evaluation check ("6 local / ..." or "7 local / ...");
+- ``"anchor"``: "5 anchor / ..." or "6 anchor / ..." at a named step: the reference's own Adam or
+  gradients against the mathematics (a local check lets MLX lie between torch and the formula's
+  interval, so a wrong reference optimizer is caught there), or its recorded histories against its
+  own steps (``conformance.histories``);
+- ``"decision"``: a local decision, history or evaluation check ("6 local / ..." or "7 local / ...");
 - ``"static"``: a static check of each pipeline's own data, logits, loss or gradients (1-3);
 - ``"free"``: the free-running judge (8): what of MLX's own training loop no local check sees (its
   validation set, its restored weights; its first step's batch and steps an epoch are local checks);
@@ -113,6 +114,32 @@ MLX_MUTANTS = (
     M("mlx-eval-mode-dropped", _MV, "    model.eval()\n    return loss_fn(model, X, y).item()",
       "    return loss_fn(model, X, y).item()",
       "evaluation leaves the model in training mode (same values: SimpleNN has no dropout or normalization layer)"),
+    # issue 23: the histories a user reads, shifted or reweighted
+    M("mlx-epoch-loss-unweighted", _MT, "        total = total + loss * (n if b is None else b.shape[0])\n    return total / n",
+      "        total = total + loss\n    return total / len(batches)",
+      "the epoch's training loss the plain mean of its batch losses: the uneven last batch weighs as a full one", "decision"),
+    M("mlx-lr-history-late", _MT, '        history["lr"].append(lr)\n',
+      '        history["lr"].append(history["lr"][-1] if history["lr"] else lr)\n',
+      "the learning-rate history records the previous epoch's rate: it says the rate fell an epoch later than it did",
+      "decision"),
+    M("mlx-lr-history-early", _MT, "            scheduler.step(val_loss)\n",
+      '            scheduler.step(val_loss)\n            history["lr"][-1] = get_learning_rate(optimizer)\n',
+      "the learning-rate history records the rate after the schedule's step: it says the rate fell an epoch early",
+      "decision"),
+    M("mlx-val-history-shifted", _MT, '        history["val_loss"].append(val_loss)\n',
+      '        history["val_loss"].append(history["val_loss"][-1] if history["val_loss"] else val_loss)\n',
+      "the validation-loss history one epoch behind the losses early stopping was fed", "decision"),
+    M("mlx-best-epoch-shifted", _MV, "self.best_loss, self.best_epoch, self.bad_epochs = val_loss, epoch, 0",
+      "self.best_loss, self.best_epoch, self.bad_epochs = val_loss, epoch + 1, 0",
+      "the recorded best epoch one after the epoch whose weights were kept", "decision"),
+    M("mlx-patience-counter-not-reset", _MV, "self.best_loss, self.best_epoch, self.bad_epochs = val_loss, epoch, 0",
+      "self.best_loss, self.best_epoch = val_loss, epoch",
+      "early stopping's count of bad epochs not reset by an improvement: it stops after patience bad epochs in all "
+      "(the verdict's minibatch run has no bad epoch before its last improvement, so it stops at the same epoch)"),
+    M("mlx-plateau-counter-not-reset", _MO, "            self.cooldown_counter = self.cooldown\n            self.num_bad_epochs = 0",
+      "            self.cooldown_counter = self.cooldown",
+      "the plateau schedule's bad-epoch count not reset after a reduction: it reduces again at the next bad epoch",
+      "decision"),
 )
 
 TORCH_MUTANTS = (
@@ -158,6 +185,22 @@ TORCH_MUTANTS = (
       "a logit of exactly 0 predicted positive (sigmoid(0) = 0.5 is not > 0.5)"),
     M("torch-labels-int64", "reference_torch/metrics.py", "(logits > 0).to(torch.int32)", "(logits > 0).to(torch.int64)",
       "predicted labels as int64 instead of the int32 both sides document (same 0/1 values)"),
+    # issue 23: the reference's histories shifted or reweighted (judged against its own steps: anchors)
+    M("torch-epoch-loss-unweighted", _TT, "        total = total + loss * (n if b is None else b.shape[0])\n    return total / n",
+      "        total = total + loss\n    return total / len(batches)",
+      "the reference's epoch training loss the plain mean of its batch losses", "anchor"),
+    M("torch-lr-history-late", _TT, '        history["lr"].append(lr)\n',
+      '        history["lr"].append(history["lr"][-1] if history["lr"] else lr)\n',
+      "the reference's learning-rate history one epoch late", "anchor"),
+    M("torch-val-history-shifted", _TT, '        history["val_loss"].append(val_loss)\n',
+      '        history["val_loss"].append(history["val_loss"][-1] if history["val_loss"] else val_loss)\n',
+      "the reference's validation-loss history one epoch behind the losses its early stopping was fed", "anchor"),
+    M("torch-best-epoch-shifted", _TV, "self.best_loss, self.best_epoch, self.bad_epochs = val_loss, epoch, 0",
+      "self.best_loss, self.best_epoch, self.bad_epochs = val_loss, epoch + 1, 0",
+      "the reference's recorded best epoch one after the epoch whose weights it kept", "decision"),
+    M("torch-patience-counter-not-reset", _TV, "self.best_loss, self.best_epoch, self.bad_epochs = val_loss, epoch, 0",
+      "self.best_loss, self.best_epoch = val_loss, epoch",
+      "the reference's count of bad epochs not reset by an improvement (as above, the verdict's runs never reach it)"),
     M("torch-no-grad-dropped", _TV, "    with torch.no_grad():\n        return loss_fn(model, X, y).item()",
       "    return loss_fn(model, X, y).item()", "validation evaluated with autograd recording",
       equivalent="recording the graph changes no value: the loss is read with .item() and nothing is backpropagated"),
@@ -165,6 +208,7 @@ TORCH_MUTANTS = (
 
 _TOL, _LOC, _RUN, _LED = ("conformance/tolerances.py", "conformance/local.py", "conformance/runner.py",
                           "conformance/ledger.py")
+_BND = "conformance/bounds.py"
 
 CONFORMANCE_MUTANTS = (
     M("tol-update-rtol-100x", _TOL, "StepRounding(U32, 0.0, 4.0, 4.0, 4.0, 1e-5,", "StepRounding(U32, 0.0, 4.0, 4.0, 4.0, 1e-3,",
@@ -177,6 +221,43 @@ CONFORMANCE_MUTANTS = (
       "a BCE term's rounding budget loosened a hundredfold"),
     M("bounds-without-1/n", "conformance/bounds.py", "+ u * abs(res)) / n", "+ u * abs(res))",
       "the bound of dBCE/dlogit forgets the mean's 1/n: gradient budgets n times too wide"),
+    # issue 23: each derived term of the local budgets loosened by a problem-size factor alone (the
+    # batch size n, the width H, the step count t); tests/test_bounds.py recomputes every term
+    *(M(f"bounds-{name}", _BND, old, new, f"the bound's {what} made {factor} times looser")
+      for name, old, new, what, factor in (
+        ("e1-times-n", "e1 = (a + g(d + 1)) *", "e1 = n * (a + g(d + 1)) *", "first layer's rounding e1", "n"),
+        ("ez-propagated-times-H", "e_z = e_h @ aw2 +", "e_z = H * (e_h @ aw2) +", "hidden units' error carried into the logit", "H"),
+        ("ez-own-times-n", "+ (a + g(H + 1)) * (h @ aw2 + abs(b2))", "+ n * (a + g(H + 1)) * (h @ aw2 + abs(b2))",
+         "logit's own rounding", "n"),
+        ("delta-propagated-summed", "(p * (1 - p) * e_z +", "(n * p * (1 - p) * e_z +", "logit error in dBCE/dlogit (summed, not averaged)", "n"),
+        ("delta-sigmoid-summed", "r.sigmoid * u + u * abs(res)) / n", "n * r.sigmoid * u + u * abs(res)) / n",
+         "sigmoid(z) - y rounding (summed, not averaged)", "n"),
+        ("dz1-rounding-summed", "c_act = e_delta + (a + u) * ad", "c_act = e_delta + n * (a + u) * ad", "dz1 product's rounding", "n"),
+        ("fc1w-ties-summed", "+ amb.T @ (ad[:, None] * absX)", "+ n * (amb.T @ (ad[:, None] * absX))", "fc1.weight ReLU-tie term", "n"),
+        ("fc1w-sum-times-n", "+ (a + g(n)) * (active.T @ (ad[:, None] * absX)))",
+         "+ n * (a + g(n)) * (active.T @ (ad[:, None] * absX)))", "fc1.weight sum's rounding", "n"),
+        ("fc1b-ties-summed", "+ amb.T @ ad +", "+ n * (amb.T @ ad) +", "fc1.bias ReLU-tie term", "n"),
+        ("fc1b-sum-times-n", "g(n) * (active.T @ ad))", "n * g(n) * (active.T @ ad))", "fc1.bias sum's rounding", "n"),
+        ("fc2w-propagated-summed", "(e_delta @ h + ad @ e_h", "(n * (e_delta @ h) + ad @ e_h", "fc2.weight's dBCE/dlogit error", "n"),
+        ("fc2w-hidden-summed", "+ ad @ e_h +", "+ n * (ad @ e_h) +", "fc2.weight's hidden-unit error", "n"),
+        ("fc2w-sum-times-n", "(a + g(n)) * (ad @ h))", "n * (a + g(n)) * (ad @ h))", "fc2.weight sum's rounding", "n"),
+        ("fc2b-propagated-summed", "(e_delta.sum() +", "(n * e_delta.sum() +", "fc2.bias's dBCE/dlogit error", "n"),
+        ("fc2b-sum-times-n", "g(n) * ad.sum())", "n * g(n) * ad.sum())", "fc2.bias sum's rounding", "n"),
+        ("loss-terms-summed", "float(e_terms.mean() +", "float(e_terms.sum() +", "loss terms' error (summed, not averaged)", "n"),
+        ("loss-sum-summed", "g(n) * abs(terms).mean()", "g(n) * abs(terms).sum()", "loss sum's rounding (summed, not averaged)", "n"),
+        ("loss-value-summed", "u * abs(terms.mean()))", "u * abs(terms.sum()))", "loss value's rounding (summed, not averaged)", "n"),
+        ("floor-times-n", "floor = (n + H + d + 8) * r.eta", "floor = n * (n + H + d + 8) * r.eta", "subnormal floor", "n"),
+    )),
+    *(M(f"intervals-{name}", "conformance/intervals.py", old, new, f"Adam's interval: {what} made t times looser (t the step count)")
+      for name, old, new, what in (
+        ("moment-slack-times-t", "m_slack = rounding.state * (", "m_slack = t1 * rounding.state * (", "exp_avg's rounding"),
+        ("sq-slack-times-t", "v_slack = rounding.state * (", "v_slack = t1 * rounding.state * (", "exp_avg_sq's rounding"),
+        ("update-rounding-times-t", "p_slack = rounding.update_rtol * s_abs + 2 * u * np.maximum(np.abs(p_lo), np.abs(p_hi)) + rounding.state * eta\n    if weight",
+         "p_slack = t1 * rounding.update_rtol * s_abs + 2 * u * np.maximum(np.abs(p_lo), np.abs(p_hi)) + rounding.state * eta\n    if weight",
+         "the update's own rounding (update_rtol)"),
+        ("param-rounding-times-t", "2 * u * np.maximum(np.abs(p_lo), np.abs(p_hi)) + rounding.state * eta\n    if weight",
+         "2 * t1 * u * np.maximum(np.abs(p_lo), np.abs(p_hi)) + rounding.state * eta\n    if weight", "p - step's rounding (2u |p|)"),
+    )),
     M("intervals-ignore-gradient-sign", "conformance/intervals.py",
       "m_lo, m_hi = b1 * m + (1 - b1) * g_lo, b1 * m + (1 - b1) * g_hi",
       "m_lo, m_hi = b1 * m - (1 - b1) * np.maximum(abs(g_lo), abs(g_hi)), b1 * m + (1 - b1) * np.maximum(abs(g_lo), abs(g_hi))",
@@ -231,6 +312,30 @@ CONFORMANCE_MUTANTS = (
       "count = FREE_RUNNING.members", "--ensemble never reaches the run: always the table's 6 members"),
     M("runner-decisions-unchecked", _RUN, "    _decisions(ledger, m, t, config)\n", "",
       "early stopping and the plateau schedule are never judged"),
+    # issue 23, kind 2: the trajectory entries, loosened a hundredfold, were read by no test that fails just outside
+    M("tol-trajectory-ieee-100x", _TOL, 'atol_scale=4e-5, growth=1.0, scale_of="lr"', 'atol_scale=4e-3, growth=1.0, scale_of="lr"',
+      "the IEEE trajectory entry's drift a step loosened a hundredfold (4e-3 lr instead of 4e-5 lr)"),
+    M("tol-trajectory-tf32-100x", _TOL, 'atol_scale=4.4e-3, growth=1.0, scale_of="lr"', 'atol_scale=4.4e-1, growth=1.0, scale_of="lr"',
+      "the TF32 trajectory entry's drift a step loosened a hundredfold"),
+    M("tol-trajectory-growth-100x", _TOL, 'atol_scale=4e-5, growth=1.0,', 'atol_scale=4e-5, growth=100.0,',
+      "the IEEE trajectory entry's growth a hundred times steeper: step k's budget 100 k times step 1's"),
+    M("tol-trajectory-rtol-100x", _TOL, '1e-5, 1e-8, atol_scale=4e-5, growth=1.0', '1e-3, 1e-8, atol_scale=4e-5, growth=1.0',
+      "the IEEE trajectory entry's relative part loosened a hundredfold"),
+    # the history checks themselves (conformance.histories): a budget term loosened by a problem-size factor, a
+    # check comparing a side with itself, the checks never called
+    M("histories-bound-times-k", "conformance/histories.py", "(r.u + float(r.gamma(k))) * size",
+      "k * (r.u + float(r.gamma(k))) * size", "the epoch loss's sum rounding made k (the batches an epoch) times looser"),
+    M("histories-value-rounding-times-n", "conformance/histories.py", "+ r.u * np.abs(exact)", "+ n * r.u * np.abs(exact)",
+      "the epoch loss's division rounding made n (the rows) times looser"),
+    M("histories-loss-compares-itself", "conformance/histories.py", "got[e:e + 1], exact[e:e + 1]",
+      "exact[e:e + 1], exact[e:e + 1]", "the epoch-loss check compares the steps' weighted mean with itself"),
+    M("histories-lr-compares-itself", "conformance/histories.py", "np.full(k, recorded[e]), applied[e]",
+      "applied[e], applied[e]", "the learning-rate history check compares the applied rates with themselves"),
+    M("histories-val-compares-itself", "conformance/histories.py",
+      'compare(np.asarray(history.get("val_loss", []), dtype=np.float64),', "compare(np.asarray(val_losses, dtype=np.float64),",
+      "the validation-loss history check compares the evaluated losses with themselves"),
+    M("runner-mlx-histories-unchecked", _RUN, '    judge_histories(ledger, "mlx", "local"',
+      '    0 and judge_histories(ledger, "mlx", "local"', "MLX's histories are never judged"),
     M("ensemble-margin-100x", _TOL, "FreeRunning(members=6, margin=10.0,", "FreeRunning(members=6, margin=1000.0,",
       "the free-running margin made huge (1000 instead of 10)"),
     M("ensemble-jitter-1000x", _TOL, "margin=10.0, jitter=4.0,", "margin=10.0, jitter=4000.0,",

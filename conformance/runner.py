@@ -22,6 +22,7 @@ failure, so memory does not grow with run length. NaN or infinity anywhere stops
 from __future__ import annotations
 
 import math
+from array import array
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
@@ -31,6 +32,7 @@ from . import steps
 from .compare import Check, compare
 from .data import Dataset, apply_split, document_split, epoch_orders, split_indices
 from .effects import InputEffect
+from .histories import batch_sizes, judge_histories
 from .ensemble import FreeRun, LossSeries, NonFinite, Run, judge, run_members
 from .ledger import Ledger, Segments
 from .local import LocalChecker, Shadow
@@ -252,6 +254,7 @@ class ReferenceSteps:
         zeros = {f"{k}{s}": np.zeros_like(v, dtype=np.float32) for k, v in weights.items() for s in (".exp_avg", ".exp_avg_sq")}
         self.state = ({k: np.asarray(v, np.float32) for k, v in weights.items()}, {**zeros, "step": np.float64(0)})
         self.losses: list[float] = []
+        self.lrs = array("d")  # the learning rate every step applied
         b = config.batch_size
         self.batches = None if b is None or b >= n_train else [(s, min(s + b, n_train)) for s in range(0, n_train, b)]
         self.orders = epoch_orders(n_train, config.seed) if self.batches else None
@@ -282,6 +285,7 @@ class ReferenceSteps:
                 if not np.all(np.isfinite(v)):
                     raise NonFinite("torch", self.k, f"the {what} of {n}", float(v[~np.isfinite(v)].flat[0]))
         lr = pkg.optim.get_learning_rate(optimizer)
+        self.lrs.append(lr)
         if self.k == 1:
             self.lr0 = lr  # the learning rate the reference's optimizer started with
         if self.k % self.every == 0 or self.k == 1:
@@ -312,7 +316,10 @@ def run_both(dataset: Dataset, config: RunConfig, on_epoch: Callable | None = No
     ref_steps = ReferenceSteps(checker, weights, len(y_tr), config, config.local_every)
     val_floor: list[float] = []
 
+    val_seen: dict[str, list[float]] = {"mlx": [], "torch": []}  # what each loop's epochs evaluated
+
     def ref_epoch(record):
+        val_seen["torch"].append(record["val_loss"])
         if len(y_va):
             # judged at the training step that ends the epoch, so it sorts among the steps
             val_floor.append(checker.check_validation(ref_steps.k, ref_steps.state[0], Xs["val"], y_va,
@@ -328,8 +335,12 @@ def run_both(dataset: Dataset, config: RunConfig, on_epoch: Callable | None = No
         outcome.non_finite.append(e)
     cand_series = LossSeries(side("mlx"), "mlx")
     try:
-        outcome.results["mlx"] = run_side("mlx", splits, weights, config, on_step=cand_series,
-                                          on_epoch=(lambda r: on_epoch("mlx", r)) if on_epoch else None)
+        def cand_epoch(record):
+            val_seen["mlx"].append(record["val_loss"])
+            if on_epoch:
+                on_epoch("mlx", record)
+
+        outcome.results["mlx"] = run_side("mlx", splits, weights, config, on_step=cand_series, on_epoch=cand_epoch)
     except NonFinite as e:
         outcome.non_finite.append(e)
     outcome.losses = {"torch": np.asarray(ref_steps.losses), "mlx": np.asarray(cand_series.losses)}
@@ -338,6 +349,10 @@ def run_both(dataset: Dataset, config: RunConfig, on_epoch: Callable | None = No
     m, t = outcome.results["mlx"], outcome.results["torch"]
     _static_checks(ledger, m, t, Xs, splits, weights, modes, judged)
     _loop_checks(ledger, outcome, shadow, ref_steps, checker, config)
+    sizes = batch_sizes(len(y_tr), config.batch_size)
+    judge_histories(ledger, "mlx", "local", m["history"], outcome.losses["mlx"], cand_series.lrs, sizes, val_seen["mlx"])
+    judge_histories(ledger, "torch", "anchor", t["history"], outcome.losses["torch"], ref_steps.lrs, sizes,
+                    val_seen["torch"])
     _decisions(ledger, m, t, config)
     if len(y_te):
         checker.check_evaluation(t["final_weights"], Xs["test"], y_te, t["test_logits"], t["test_loss"])

@@ -196,3 +196,50 @@ def test_pipeline_defaults_are_the_clis():
         fit = inspect.signature(pkg.train.fit).parameters
         assert run["patience"].default is None is RunConfig().patience, f"{name}: run_pipeline's patience default"
         assert run["restore_best"].default is False and fit["restore_best"].default is False, name
+
+
+# ---- the histories fit records: what its steps did, and torch's own scheduler ---------------
+
+@pytest.mark.parametrize("name", ["mlx", "torch"])
+def test_fit_histories_are_what_its_steps_did(conf, name):
+    """``fit``'s history, epoch by epoch, against the definitions, on 10 training rows in batches
+    of 4 (the last of 2) under a plateau schedule of patience 0 (it reduces at every epoch that
+    does not improve):
+
+    - ``train_loss``: ``sum_b |b| L_b / n`` of the epoch's step losses (a plain mean of the three
+      batch losses is about 1e-2 off);
+    - ``lr``: the rate every step of the epoch applied, and the rate torch's own
+      ``ReduceLROnPlateau``, fed the same validation losses, had when the epoch began;
+    - ``val_loss``: ``evaluate_loss`` at the weights the epoch ended with."""
+    data = _data(20, seed=4)
+    pkg = side(name)
+    lr0, sizes = 0.3, [4, 4, 2]
+    with pkg.device.use_device(conf.device):
+        arrays = {k: (pkg.data.to_array(X), pkg.data.to_array(y)) for k, (X, y) in data.items()}
+        model = pkg.model.load_weights(pkg.model.SimpleNN(2, 6), init_weights(2, 6, seed=4))
+        optimizer = pkg.optim.make_adam(model, lr0)
+        scheduler = pkg.optim.ReduceLROnPlateau(optimizer, patience=0)
+        steps, evaluated = [], []
+        h = pkg.train.fit(model, optimizer, *arrays["train"], *arrays["val"], epochs=12, batch_size=4, seed=4,
+                          scheduler=scheduler, compiled=False,
+                          on_step=lambda m, o, loss: steps.append((float(pkg.data.to_numpy(loss)),
+                                                                   pkg.optim.get_learning_rate(o))),
+                          on_epoch=lambda r: evaluated.append(pkg.validate.evaluate_loss(model, *arrays["val"])))
+    epochs = len(h["epoch"])
+    assert epochs == 12 and len(steps) == 3 * epochs, (epochs, len(steps))
+    losses = np.array([s[0] for s in steps]).reshape(epochs, 3)
+    applied = np.array([s[1] for s in steps]).reshape(epochs, 3)
+    weighted = losses @ np.array(sizes, dtype=np.float64) / sum(sizes)
+    assert np.abs(weighted - losses.mean(axis=1)).max() > 1e-4, "the case no longer tells the two means apart"
+    conf.close(np.array(h["train_loss"]), weighted, path=f"{name} / epoch training loss: sum_b |b| L_b / n", kind="loss")
+    conf.decision(np.array(h["val_loss"]), np.array(evaluated), path=f"{name} / validation loss per epoch")
+    t_opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr0)
+    t_sched = torch.optim.lr_scheduler.ReduceLROnPlateau(t_opt, patience=0)
+    expected = []
+    for loss in h["val_loss"]:
+        expected.append(t_opt.param_groups[0]["lr"])
+        t_sched.step(loss)
+    assert len(set(expected)) >= 3, f"the case reduces too seldom to tell a shifted history: {expected}"
+    conf.decision(np.array(h["lr"]), np.array(expected), path=f"{name} / learning rate per epoch: torch's scheduler's")
+    conf.decision(applied, np.repeat(np.array(h["lr"])[:, None], 3, axis=1),
+                  path=f"{name} / learning rate per epoch: the rate its steps applied")

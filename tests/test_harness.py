@@ -459,6 +459,20 @@ def _torch_adam(monkeypatch):
         model.parameters(), lr=lr, eps=1e-6, foreach=False))
 
 
+def _history(owner, key: str, change):
+    """Wrap a side's ``fit`` (as its pipeline calls it) to change the history it returns."""
+    return lambda mp: _wrap(mp, owner, "fit", lambda real: lambda *a, **kw: (lambda h: {**h, key: change(h[key])})(
+        real(*a, **kw)))
+
+
+def _one_epoch_late(values):
+    return list(values[:1]) + list(values[:-1])
+
+
+def _scaled(values, factor=1 + 1e-5):
+    return [v * factor for v in values]
+
+
 WEIGHTS = ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias")
 PERTURBED = {  # what is perturbed -> (how, the checks (path prefixes) that must fail)
     "mlx weights after a step (x (1 + 1e-5))": (
@@ -496,6 +510,19 @@ PERTURBED = {  # what is perturbed -> (how, the checks (path prefixes) that must
         lambda mp: _wrap(mp, TORCH.model, "export_weights", lambda real: lambda m: _scale_tree(real(m), WEIGHTS, 1 + 1e-5)),
         [STEPS + " / fc2.weight"]),
     "torch adam (eps 1e-6)": (_torch_adam, ["5 anchor / reference adam vs its formula"]),
+    # the histories a user reads (conformance.histories): each against its own side's steps
+    "mlx epoch training loss (x (1 + 1e-5))": (_history(MLX.pipeline, "train_loss", _scaled),
+                                               ["6 local / mlx's epoch training loss"]),
+    "mlx learning-rate history (one epoch late)": (_history(MLX.pipeline, "lr", _one_epoch_late),
+                                                   ["6 local / mlx's learning-rate history"]),
+    "mlx validation-loss history (one epoch late)": (_history(MLX.pipeline, "val_loss", _one_epoch_late),
+                                                     ["6 local / mlx's validation-loss history"]),
+    "torch epoch training loss (x (1 + 1e-5))": (_history(TORCH.pipeline, "train_loss", _scaled),
+                                                 ["6 anchor / torch's epoch training loss"]),
+    "torch learning-rate history (one epoch late)": (_history(TORCH.pipeline, "lr", _one_epoch_late),
+                                                     ["6 anchor / torch's learning-rate history"]),
+    "torch validation-loss history (one epoch late)": (_history(TORCH.pipeline, "val_loss", _one_epoch_late),
+                                                       ["6 anchor / torch's validation-loss history"]),
 }
 # 20 rows (12 / 4 / 4), validation worse from epoch 1 at lr 0.05: the plateau schedule reduces the
 # rate and early stopping stops within 8 epochs; one perturbed torch run judges the free run
