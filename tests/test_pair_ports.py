@@ -22,22 +22,27 @@ pytestmark = pytest.mark.training
 QUICK = dict(steps=2, ensemble=0)
 
 
-def test_in_place_residuals_and_position_embeddings_conform():
+def _check(device, *args, **kwargs):
+    """``pair.check`` on the device the suite runs on (``--device``)."""
+    return pair.check(*args, device=device, **kwargs)
+
+
+def test_in_place_residuals_and_position_embeddings_conform(device):
     """mlx-lm's GPT-2 adds its position embeddings in place (``h += wpe(pos)``): the layer capture
     copies values at the call, so the rewrite no longer reads as a MISMATCH of ``wte``."""
     torch.manual_seed(0)
-    report = pair.check(pm.GPT(), pm.TorchGPT(), [pm.tokens(seed=s) for s in range(2)], optimizer=pair.AdamW(1e-3),
+    report = _check(device, pm.GPT(), pm.TorchGPT(), [pm.tokens(seed=s) for s in range(2)], optimizer=pair.AdamW(1e-3),
                         steps=3, ensemble=2)
     report.assert_conforms()
     layers = {c.path for c in report.checks if c.path.startswith("2 layers")}
     assert {"2 layers / wte output", "2 layers / wpe output", "2 layers / act output"} <= layers, layers
 
 
-def test_the_residual_bn_example_conforms_with_running_statistics_judged():
+def test_the_residual_bn_example_conforms_with_running_statistics_judged(device):
     import examples.bn as ex
 
     spec = ex.port()
-    report = pair.check(spec.pop("mlx_model"), spec.pop("torch_model"), spec.pop("batches"), steps=3, ensemble=2, **spec)
+    report = _check(device, spec.pop("mlx_model"), spec.pop("torch_model"), spec.pop("batches"), steps=3, ensemble=2, **spec)
     report.assert_conforms()
     stats = {c.path for c in report.checks if c.path.startswith("5 local / running statistics")}
     assert "5 local / running statistics / block.bn1.running_var" in stats and len(stats) == 6, stats
@@ -47,25 +52,25 @@ def test_the_residual_bn_example_conforms_with_running_statistics_judged():
 
 @pytest.mark.parametrize("nd", [1, 2, 3])
 @pytest.mark.parametrize("mode", ["train", "eval"])
-def test_batchnorm_trains_end_to_end(nd, mode):
+def test_batchnorm_trains_end_to_end(nd, mode, device):
     """BatchNorm1d/2d/3d with running statistics, given in training or evaluation mode (the check
     trains either way and leaves the models' modes as they were)."""
     torch.manual_seed(nd)
     t, m = pm.TorchBN(nd), pm.BN(nd)
     getattr(t, mode)(), getattr(m, mode)()
-    report = pair.check(m, t, pm.bn_batches(nd), steps=3, ensemble=0,
+    report = _check(device, m, t, pm.bn_batches(nd), steps=3, ensemble=0,
                         inputs=None if nd == 1 else pm.channels_last_nd)
     report.assert_conforms()
     assert any(c.path == "5 local / running statistics / bn.running_var" for c in report.checks)
     assert t.training == (mode == "train") and m.training == (mode == "train")
 
 
-def test_a_running_variance_with_the_wrong_estimator_is_named_at_step_1():
+def test_a_running_variance_with_the_wrong_estimator_is_named_at_step_1(device):
     """A hand-written MLX BatchNorm whose running variance uses the biased batch variance: the
     forward pass agrees (both normalize with the biased one), so only the judged running
     statistics catch it."""
     torch.manual_seed(0)
-    report = pair.check(pm.BN(1, bn_class=pm.BiasedRunningVar), pm.TorchBN(1), pm.bn_batches(1), **QUICK)
+    report = _check(device, pm.BN(1, bn_class=pm.BiasedRunningVar), pm.TorchBN(1), pm.bn_batches(1), **QUICK)
     first = report.first_failure()
     assert not report.passed and first.path == "5 local / running statistics / bn.running_var" and first.step == 1, \
         report.summary()
@@ -79,12 +84,12 @@ def test_a_batchnorm_flag_difference_is_refused_by_name(flag, value, named):
     assert report.status == "not-comparable" and f"bn (BatchNorm1d): {named}" in report.summary(), report.summary()
 
 
-def test_an_activation_with_another_approximation_is_the_first_layer_named():
+def test_an_activation_with_another_approximation_is_the_first_layer_named(device):
     """torch's GELU(approximate='tanh') against MLX's exact GELU: the parameterless layer is
     compared, so the report names ``act``, not the Linear after it, and says its input agreed."""
     m, t = pm.mlp_pair(act=nn.GELU())
     t.act = tnn.GELU(approximate="tanh")
-    report = pair.check(m, t, pm.blobs(), **QUICK)
+    report = _check(device, m, t, pm.blobs(), **QUICK)
     assert report.first_layer == "act", report.summary()
     note = next(c for c in report.checks if c.path == "2 layers / act output").note
     assert "its input agrees with torch's" in note, note
@@ -108,11 +113,11 @@ def test_a_difference_outside_the_layers_says_so():
 
 
 @pytest.mark.parametrize("kind", ["object", "dict", "tuple"])
-def test_output_objects_dicts_and_tuples_conform_with_the_default_selector(kind):
+def test_output_objects_dicts_and_tuples_conform_with_the_default_selector(kind, device):
     m, _ = pm.mlp_pair()
     torch.manual_seed(0)
     t = pm.TorchWithOutput(kind)
-    report = pair.check(pm.WithTuple(), t, pm.blobs(), **QUICK)
+    report = _check(device, pm.WithTuple(), t, pm.blobs(), **QUICK)
     report.assert_conforms()
 
 
@@ -131,16 +136,16 @@ def test_functional_dropout_is_refused():
         "calls" in report.summary(), report.summary()
 
 
-def test_the_ports_own_mlx_optimizer_is_judged():
+def test_the_ports_own_mlx_optimizer_is_judged(device):
     """MLX's Adam as mlx-examples build it (bias_correction=False, MLX's default) is refused by
     name; built with bias_correction=True it conforms; an SGD with momentum is named as such."""
     m, t = pm.mlp_pair()
     with pytest.raises(pair.PairError, match="bias_correction=False"):
-        pair.check(m, t, pm.blobs(), optimizer=optim.Adam(1e-3), **QUICK)
-    report = pair.check(m, t, pm.blobs(), optimizer=optim.Adam(1e-3, bias_correction=True), **QUICK)
+        _check(device, m, t, pm.blobs(), optimizer=optim.Adam(1e-3), **QUICK)
+    report = _check(device, m, t, pm.blobs(), optimizer=optim.Adam(1e-3, bias_correction=True), **QUICK)
     report.assert_conforms()
     assert report.optimizer == "Adam"
-    report = pair.check(m, t, pm.blobs(), optimizer=optim.SGD(0.1, momentum=0.9), **QUICK)
+    report = _check(device, m, t, pm.blobs(), optimizer=optim.SGD(0.1, momentum=0.9), **QUICK)
     report.assert_conforms()
     assert "SGD with momentum's reach" in next(c for c in report.checks
                                               if c.path.startswith("5 local / training step")).reason
