@@ -312,12 +312,11 @@ def _config(args):
 
 
 def _check_device(device: str) -> None:
-    from .runner import side
+    from .sides import missing_gpus, side
 
     if device != "gpu":
         return
-    missing = [f"{n} ({'no Metal or CUDA backend' if n == 'mlx' else 'no CUDA or MPS'})"
-               for n in ("mlx", "torch") if side(n).device.gpu_backend() is None]
+    missing = missing_gpus()
     if missing:
         raise UsageError(f"--device gpu: no GPU for {' and '.join(missing)} here; run with --device cpu")
     # Compare like with like: torch's float32 matmuls follow the mode MLX runs in (TF32 on CUDA

@@ -49,6 +49,12 @@ def side(name: str) -> ModuleType:
     return pkg
 
 
+def missing_gpus() -> list[str]:
+    """The sides with no GPU here, each with what it lacks (empty: both frameworks have one)."""
+    return [f"{n} ({'no Metal or CUDA backend' if n == 'mlx' else 'no CUDA or MPS'})"
+            for n in ("mlx", "torch") if side(n).device.gpu_backend() is None]
+
+
 def rounded(x, dtype: str) -> np.ndarray:
     """``x`` rounded to ``dtype`` (as both sides receive it) and widened back to float64."""
     import torch  # the rounding of torch and MLX is the same IEEE round-to-nearest-even

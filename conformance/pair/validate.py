@@ -62,10 +62,9 @@ def arguments(mlx_model, torch_model, steps, ensemble, compiled, device, inputs,
 def device_available(device: str) -> None:
     if device != "gpu":
         return
-    from ..sides import side
+    from ..sides import missing_gpus
 
-    missing = [f"{n} ({'no Metal or CUDA backend' if n == 'mlx' else 'no CUDA or MPS'})"
-               for n in ("mlx", "torch") if side(n).device.gpu_backend() is None]
+    missing = missing_gpus()
     if missing:
         raise PairError(f"device='gpu': no GPU for {' and '.join(missing)} here; use device='cpu'")
 
