@@ -156,7 +156,7 @@ def _lockstep(mlx_model, torch_model, batches, loss, spec, mlx_optimizer, steps,
         report.first_layer = compare_layers(ledger, initial, port, batches[0][0], w0, judged, None)
         report.problem = str(e)
         return report
-    validate.probe(port, ref, loss, batches, inputs is not None)
+    validate.probe(port, ref, batches, inputs is not None)
     random = validate.randomness(port, ref, *batches[0])
     if random:
         return refused(f"the {' and the '.join(random)} model's training-mode loss differs between two identical calls: "

@@ -70,13 +70,14 @@ def device_available(device: str) -> None:
 
 
 def _meta_and_dtypes(mlx_model, torch_model) -> None:
+    import torch
     from mlx.utils import tree_flatten
 
     for n, t in list(torch_model.named_parameters()) + list(torch_model.named_buffers()):
         if t.device.type == "meta":
             raise PairError(f"torch's {n} is on the meta device (no values): build the torch model with real tensors "
                             "(for example outside torch.device('meta'), or load_state_dict(..., assign=True))")
-        if t.is_floating_point() and t.dtype != __import__("torch").float32:
+        if t.is_floating_point() and t.dtype != torch.float32:
             raise PairError(f"torch's {n} is {str(t.dtype).replace('torch.', '')}: the verdict judges float32 models "
                             "only (a float16, bfloat16 or float64 verdict does not exist yet); cast both models with "
                             "model.float() / model.set_dtype(mx.float32)")
@@ -187,7 +188,7 @@ def memory(torch_model, batches_: list, steps: int) -> None:
                         "smaller configuration of the model")
 
 
-def probe(port, ref, loss, batches_: list, inputs_given: bool) -> None:
+def probe(port, ref, batches_: list, inputs_given: bool) -> None:
     """Each side's forward and loss on the first batch, at the same weights (``PairError`` naming what
     does not fit), and each forward twice in training mode (a difference: randomness, refused)."""
     X, y = batches_[0]
