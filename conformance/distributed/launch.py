@@ -64,9 +64,9 @@ def run_group(side: str, ranks: int, backend: str, job_dir: str, timeout: float 
               env: dict | None = None) -> None:
     """Run ``side``'s group to the end; raise ``LaunchError`` with one line if any process fails."""
     cmd = command(side, ranks, backend, job_dir)
-    environment = {**os.environ, "OMP_NUM_THREADS": "1",
-                   "PYTHONPATH": os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH", "")) if p),
-                   **(env or {})}
+    env = dict(env or {})
+    paths = (env.pop("PYTHONPATH", ""), ROOT, os.environ.get("PYTHONPATH", ""))
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(p for p in paths if p), **env}
     environment.pop("MLX_RANK", None), environment.pop("MLX_HOSTFILE", None)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment,
                             start_new_session=True)
