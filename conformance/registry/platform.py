@@ -209,6 +209,46 @@ ENTRIES = (
                               "gradient|, 2 processes on the ring backend (mlx.launch -n 2)", rel=1e-4),),
     ),
     entry(
+        "distributed-sampler-order", section="distributed", seed_defect=False, kind="silent",
+        title="`DistributedSampler` interleaves the rows and pads an uneven set by repeating the first ones",
+        mlx=("MLX has no sampler: each process picks its own rows, and the obvious port cuts the data into "
+             "contiguous blocks."),
+        torch=("`DistributedSampler(dataset, num_replicas=W, rank=r)` pads the (shuffled) order to a multiple of W "
+               "with its first rows, then gives rank r every W-th row from r; `set_epoch(e)` reseeds the shuffle "
+               "with seed + e."),
+        naive_failure=(
+            "The document's five rows on two processes: {differing:.0f} rows land on a process under one rule and not "
+            "under the other (summed over both processes; the sampler deals {total:.0f} rows an epoch), and contiguous "
+            "blocks train {padded:.0f} row fewer an epoch than the sampler, which repeats the first; every batch, "
+            "gradient and step differs from DDP's."),
+        fix=("Shard with the sampler's rule (`conformance.distributed.sharding.shard(order, W, r, \"sampler\")`, "
+             "proven equal to `DistributedSampler`), the order drawn from (seed, epoch) on every process; "
+             "`python -m conformance --ranks 2` checks the rows of every step of every rank."),
+        reference=("torch.utils.data.DistributedSampler",),
+        measured=(Measurement("differing", 5, "sum over the 2 processes of the rows in one rule's shard and not the "
+                              "other's (symmetric difference), 5 rows, unshuffled", rel=0.0),
+                  Measurement("total", 6, "(rank, row) pairs the sampler gives an epoch", rel=0.0),
+                  Measurement("padded", 1, "rows the sampler repeats an epoch", rel=0.0)),
+    ),
+    entry(
+        "uneven-shards-mean-of-means", section="distributed", seed_defect=False, kind="silent",
+        title="Uneven shards: data-parallel averaging takes the mean of the shard means, not of the samples",
+        mlx=("`nn.average_gradients` divides the sum of the processes' gradients by their number, whatever "
+             "their batch sizes."),
+        torch=("DDP does the same: each process's gradient is of the mean loss over its own rows, and the "
+               "all-reduce averages those over the processes."),
+        naive_failure=(
+            "The document's five rows split 3 and 2: the averaged gradient is {rel_diff:.2g} (relative, L2) away from "
+            "the full batch's, the same in both frameworks; a port that expects the full batch's gradient, or "
+            "weights by rows on one side only, differs by that much."),
+        fix=("Expect the mean of shard means (both frameworks' rule; `--ranks` reports it as the rule in force), "
+             "or keep the shards even (`DistributedSampler`'s padding); to average samples, scale each process's "
+             "loss by its rows over the mean rows a process, on both sides."),
+        reference=("mlx.nn.average_gradients", "torch.nn.parallel.DistributedDataParallel"),
+        measured=(Measurement("rel_diff", 0.507, "|mean of shard-mean gradients - full-batch gradient| / |full-batch "
+                              "gradient|, SimpleNN at its initial weights, the document's 5 rows as 3 + 2", rel=0.02),),
+    ),
+    entry(
         "api-names", section="devices", seed_defect=False, kind="error",
         title="Where MLX and PyTorch differ in name or argument",
         mlx="See the table of API names below: every row is checked against the installed MLX and torch.",

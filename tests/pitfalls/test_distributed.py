@@ -15,7 +15,7 @@ import numpy as np
 from conformance.compare import assert_close
 from conformance.tolerances import gradient_scales
 from reference_torch import loss as TL
-from .helpers import DOC, WEIGHTS, demonstrates, measured, t_, torch_model
+from .helpers import DOC, WEIGHTS, demonstrates, measured, mlx_model, t_, torch_model
 
 # Each of two processes (the ring backend over localhost) takes its half of four rows and computes
 # SimpleNN's gradient of its own mean loss; then all_sum, or nn.average_gradients, combines them.
@@ -84,3 +84,50 @@ def test_all_sum_not_average(tmp_path):
         assert_close(np.array(result["averaged"][NAMES[key]], dtype=np.float32), expected[key],
                      path=f"average_gradients: {key}",
                      kind="gradient", scale=scales[key][0], scale_label=scales[key][1])
+
+
+@demonstrates("distributed-sampler-order")
+def test_distributed_sampler_order():
+    from torch.utils.data import DistributedSampler
+
+    from conformance.distributed import sharding
+
+    n, W = 5, 2
+    sampler = [list(DistributedSampler(list(range(n)), num_replicas=W, rank=r, shuffle=False)) for r in range(W)]
+    blocks = [np.array_split(np.arange(n), W)[r].tolist() for r in range(W)]  # the naive port
+    measured("distributed-sampler-order", "differing", sum(len(set(a) ^ set(b)) for a, b in zip(sampler, blocks)))
+    measured("distributed-sampler-order", "total", sum(map(len, sampler)))
+    measured("distributed-sampler-order", "padded", sum(map(len, sampler)) - sum(map(len, blocks)))
+    assert blocks != sampler
+    # the fix: the one rule both data-parallel runs use is the sampler's, on any order
+    order = sharding.epoch_order(n, seed=0, epoch=1)
+    for r in range(W):
+        assert sharding.shard(order, W, r, "sampler").tolist() == order[sampler[r]].tolist()
+
+
+@demonstrates("uneven-shards-mean-of-means")
+def test_uneven_shards_mean_of_means():
+    from mlx_reference import loss as ML
+    from mlx_reference import data as MD
+
+    X, y = _four_rows()
+    X, y = np.concatenate([X, DOC["test"][0]]), np.concatenate([y, DOC["test"][1]])  # the document's five rows
+    shards = np.array_split(np.arange(len(y)), 2)  # 3 and 2
+
+    def torch_grads(rows):
+        model = torch_model()
+        TL.loss_fn(model, t_(X[rows]), t_(y[rows])).backward()
+        return {k: p.grad.numpy().astype(np.float64) for k, p in model.named_parameters()}
+
+    full = torch_grads(np.arange(len(y)))
+    ddp = {k: np.mean([torch_grads(s)[k] for s in shards], axis=0) for k in full}  # what DDP averages
+    flat = lambda g: np.concatenate([g[k].ravel() for k in sorted(g)])  # noqa: E731
+    measured("uneven-shards-mean-of-means", "rel_diff", np.linalg.norm(flat(ddp) - flat(full)) / np.linalg.norm(flat(full)))
+    # MLX's rule is the same: the mean over processes of each one's shard-mean gradient
+    model = mlx_model()
+    mine = [ML.loss_and_gradients(model, MD.to_array(X[s]), MD.to_array(y[s]))[1] for s in shards]
+    scales = gradient_scales(WEIGHTS, X)
+    for key in full:
+        assert_close(np.mean([g[key] for g in mine], axis=0).astype(np.float32), ddp[key].astype(np.float32),
+                     path=f"mean of shard means: {key}", kind="gradient", scale=scales[key][0],
+                     scale_label=scales[key][1])
