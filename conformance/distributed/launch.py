@@ -84,7 +84,8 @@ def run_group(side: str, ranks: int, backend: str, job_dir: str, timeout: float 
         rank = os.path.basename(errors[0]).split(".")[1]
         raise LaunchError(f"{side} {rank.replace('rank', 'rank ')}: {first} (traceback in {errors[0]})")
     if proc.returncode != 0:
-        lines = [line for line in (err or out or "").splitlines() if line.strip()]
+        lines = [line for line in (err or out or "").splitlines() if line.strip().strip("=-")]
+        lines = [line for line in lines if "rror" in line] or lines  # torchrun frames its report in rules
         raise LaunchError(f"{side}: {os.path.basename(cmd[0])} exited with status {proc.returncode}: "
                           f"{lines[-1].strip() if lines else 'no message'}")
     missing = [r for r in range(ranks) if not os.path.exists(os.path.join(job_dir, f"{side}.rank{r}.pkl"))]
