@@ -10,7 +10,8 @@ try:  # numpy, MLX and torch load here: Ctrl-C during the imports is an interrup
         sys.exit(pair_main(sys.argv[2:]))
     from .cli import main
 except KeyboardInterrupt:
-    print("python -m conformance: interrupted before the run; nothing written", file=sys.stderr)
+    prog = "python -m conformance" + (" pair" if sys.argv[1:2] == ["pair"] else "")
+    print(f"{prog}: interrupted while loading numpy, MLX and torch; nothing written", file=sys.stderr)
     sys.exit(130)
 
 sys.exit(main())

@@ -43,8 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "step, learning-rate and early-stopping decisions, metrics) under the tolerance table.",
         epilog="Exit status: 0 every check conforms; 1 some check does not; 2 bad input or usage (one line on "
                "stderr, nothing written); 3 a NaN or infinity appeared during the run; 4 (--ranks) a process of a "
-               "data-parallel group failed or timed out; 130 interrupted (Ctrl-C), "
-               "nothing written.",
+               "data-parallel group failed or timed out; 130 interrupted (Ctrl-C), nothing written. Your own port: "
+               "python -m conformance pair SPEC checks an MLX model against its PyTorch original "
+               "(python -m conformance pair --help).",
     )
     once = dict(action=options.Once)
     d = p.add_argument_group("data (default: the document's five samples)")

@@ -25,18 +25,42 @@ def _fmt(v) -> str:
     return str(v)
 
 
-HEADER = f"{'quantity':<72} {'mlx':>13} {'torch':>13} {'max abs':>9} {'allowed':>9} {'share':>6} {'steps':>6}  verdict"
+COLUMNS = ("quantity: the check's path (the step of its worst case in brackets when it ran at several); at its "
+           "worst element (the one using the largest share of its allowance): mlx and torch, their error |mlx - "
+           "torch|, what the rules allow there, and error / allowed (share; > 1 is out of tolerance); steps: how "
+           "many steps it was judged at")
 
 
-def row(c) -> str:
-    """One check as a row of the table: its worst element's values, error, allowance and share."""
+def _label(c) -> str:
+    steps = c.extra.get("steps", 1)
+    return c.path + (f" (step {c.step})" if c.step is not None and steps > 1 else "")
+
+
+def header(width: int = 72) -> str:
+    return (f"{'quantity':<{width}} {'mlx':>13} {'torch':>13} {'error':>9} {'allowed':>9} {'share':>6} {'steps':>6}"
+            "  verdict")
+
+
+HEADER = header()
+
+
+def row(c, width: int = 72) -> str:
+    """One check as a row of the table: its worst element's values, their error there, the allowance
+    there, and the share (error / allowed); the label is never cut (``width`` pads it)."""
     verdict = "ok" if c.passed else ("MISMATCH" if not c.problem else "PROBLEM")
     steps = c.extra.get("steps", 1)
-    where = f" (step {c.step})" if c.step is not None and steps > 1 else ""
-    label = (c.path + where)[:72]
     share = "-" if c.problem else f"{min(c.share, 999):.2f}"
-    return (f"{label:<72} {_fmt(c.actual_value):>13} {_fmt(c.expected_value):>13} {c.max_abs:>9.2e} "
+    a, e = c.actual_value, c.expected_value
+    err = abs(a - e) if a is not None and e is not None else c.max_abs
+    return (f"{_label(c):<{width}} {_fmt(a):>13} {_fmt(e):>13} {err:>9.2e} "
             f"{c.allowed:>9.2e} {share:>6} {steps:>6}  {verdict}")
+
+
+def table(checks) -> list[str]:
+    """The header, a rule and one row per check, the first column as wide as the longest label."""
+    width = max([72] + [len(_label(c)) for c in checks])
+    head = header(width)
+    return [head, "-" * len(head)] + [row(c, width) for c in checks]
 
 
 def verdict_line(outcome) -> str:
@@ -85,7 +109,8 @@ def print_report(outcome, env: dict, out=None) -> None:
         w(verdict_line(outcome))
         return
     checks = outcome.checks
-    header = HEADER
+    w()
+    w("columns  " + COLUMNS)
     members = len(outcome.free.members)
     for part, title in PARTS:
         rows = [c for c in checks if _part(c.path) == part]
@@ -93,10 +118,8 @@ def print_report(outcome, env: dict, out=None) -> None:
             continue
         w()
         w(title.format(members=members))
-        w(header)
-        w("-" * len(header))
-        for c in rows:
-            w(row(c))
+        for line in table(rows):
+            w(line)
         if part == "free" and outcome.free.chaos_step:
             w(f"  this run is sensitive to rounding from step {outcome.free.chaos_step}: there the perturbed torch runs "
               f"part by {CHAOS:g}x the loss's own rounding; differences after it are chaos, not rules")

@@ -63,6 +63,7 @@ class Tally:
     worst_share: float = -1.0
     worst: dict = field(default_factory=dict)  # step, index, actual, expected, allowed, max_abs, n_total
     first_failure: Check | None = None
+    label: str = "derived per-element bound"  # what the allowance is (the judge's label)
 
 
 class Ledger:
@@ -93,7 +94,7 @@ class Ledger:
             passed = bool(share <= 1.0)
             ok &= passed
             path = f"{prefix} / {name}" if name else prefix
-            t = self.tallies.get(path) or self.tallies.setdefault(path, Tally(path, kind))
+            t = self.tallies.get(path) or self.tallies.setdefault(path, Tally(path, kind, label=label))
             t.steps += 1
             if share > t.worst_share:
                 t.worst_share = share
@@ -108,6 +109,13 @@ class Ledger:
                                                   None if exact is None else (lambda lo=lo, hi=hi: exact()[lo:hi]),
                                                   names or self.names)
         return ok
+
+    def annotate(self, path: str, step: int | None, note: str) -> None:
+        """Add what the caller knows to the first failure of ``path``, when that failure is ``step``'s."""
+        t = self.tallies.get(path)
+        if t is not None and t.first_failure is not None and t.first_failure.step == step:
+            c = t.first_failure
+            c.note = note if not c.note else f"{c.note}; {note}"
 
     def add(self, check: Check) -> None:
         """Tally a ready ``Check`` (a static comparison made once, not per step)."""
@@ -146,7 +154,7 @@ class Ledger:
             else:
                 w = t.worst
                 c = Check(path=t.path, kind=t.kind, dtype="float32", mode=self.mode, step=w.get("step"), rtol=0.0,
-                          atol=w.get("allowed", 0.0), reason="derived per-element bound", passed=True,
+                          atol=w.get("allowed", 0.0), reason=t.label, passed=True,
                           n_total=w.get("n_total", 0), n_mismatched=0, max_abs=w.get("max_abs", 0.0), max_rel=float("nan"),
                           worst_index=w.get("index"), actual_value=w.get("actual"), expected_value=w.get("expected"),
                           names=self.names, device=self.device, worst_share=max(t.worst_share, 0.0),

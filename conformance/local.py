@@ -205,8 +205,14 @@ class LocalChecker:
         c_after = state_of(cw, cs)
         ok = ledger.judge("5 local / training step", "trajectory", p_seg, c_after, ref_after,
                           toward(c_after, ref_after, lo, hi), k,
-                          "Adam's reach from gradients within both sides' rounding bounds (conformance.intervals)")
+                          f"{opt.label}'s reach from gradients within both sides' rounding bounds (conformance.intervals)")
         ok &= self._step_count(k, cs, t0 + 1, "5 local / training step / step count")
+        if getattr(ba, "buffers", None):  # state the step's forward updates (BatchNorm's running statistics)
+            b_seg = self._segments(ba.buffers)
+            ok &= ledger.judge("5 local / running statistics", "forward", b_seg, b_seg.flat(cw), b_seg.flat(w1),
+                               b_seg.flat(ba.buffers) + b_seg.flat(bb.buffers), k,
+                               "both sides' measured rounding of the batch's statistics (tolerances.MEASURED)",
+                               exact=lambda: b_seg.flat(ba.exact_buffers))
         loss_bound = ba.loss + bb.loss
         self.loss_bounds.append(loss_bound)
         ok &= ledger.judge("5 local / loss", "loss", Segments([""], [()]), np.array([c_loss]), np.array([ref_loss]),

@@ -39,6 +39,12 @@ class Optimizer:
             raise ValueError(f"the learning rate must be positive, got {self.lr}")
 
     @property
+    def label(self) -> str:
+        """The optimizer as its name reads in a report: Adam, AdamW, SGD (with momentum)."""
+        name = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD"}[self.kind]
+        return name + (" with momentum" if self.kind == "sgd" and self.momentum else "")
+
+    @property
     def suffixes(self) -> tuple[str, ...]:
         if self.kind == "sgd":
             return (".momentum_buffer",) if self.momentum else ()

@@ -18,7 +18,7 @@ from conformance.pair.pytest_plugin import mlx_port  # noqa: F401  (the plugin's
 from conformance.runner import RunConfig, prepare
 
 pytestmark = pytest.mark.training
-EXAMPLES = ("mlp", "cnn", "transformer", "rnn")
+EXAMPLES = ("mlp", "cnn", "transformer", "rnn", "bn")
 ROOT = Path(__file__).resolve().parent.parent
 
 

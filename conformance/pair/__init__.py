@@ -5,13 +5,17 @@
     report.assert_conforms()
 
 See ``engine.check`` for the arguments, ``layouts`` for the weight-layout rules (and how to add one
-for a custom layer), and the README's "Check your own port".
+for a custom layer), ``losses`` for the named losses, ``select`` for ``output=``, ``errors`` for the
+one exception (``PairError``), and the README's "Check your own port".
 """
 
 from ..optimizers import Adam, AdamW, SGD, Optimizer  # noqa: F401
-from .engine import Loss, PairReport, check, loss_named  # noqa: F401
+from .engine import check  # noqa: F401
+from .errors import PairError  # noqa: F401
 from .layouts import Rule, after_flatten, register  # noqa: F401
+from .losses import Loss, loss_named  # noqa: F401
 from .mapping import Mapping, MappingError  # noqa: F401
+from .verdict import PairReport  # noqa: F401
 
 
 def channels_last(x):
@@ -20,5 +24,5 @@ def channels_last(x):
 
     return np.moveaxis(np.asarray(x), 1, -1)
 
-__all__ = ["Adam", "AdamW", "SGD", "Optimizer", "Loss", "PairReport", "check", "loss_named", "Rule", "after_flatten",
-           "register", "Mapping", "MappingError", "channels_last"]
+__all__ = ["Adam", "AdamW", "SGD", "Optimizer", "Loss", "PairReport", "PairError", "check", "loss_named", "Rule",
+           "after_flatten", "register", "Mapping", "MappingError", "channels_last"]

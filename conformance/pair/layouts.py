@@ -16,10 +16,15 @@ The rules (torch -> MLX):
 - ``ConvTranspose1d/2d/3d``: torch's weight is (I, O/groups, k...), MLX's (O, k..., I).
 - A ``Linear`` after a flatten of a conv's output (``after_flatten(C, H, W)``): torch flattens
   NCHW as (C, H, W), MLX NHWC as (H, W, C), so the weight's input columns are permuted.
-- ``Embedding``: the table as it is. ``LayerNorm``, ``RMSNorm``: ``weight``/``bias``.
+- ``Embedding``: the table as it is (``padding_idx``, ``max_norm``, ``scale_grad_by_freq`` and
+  ``sparse`` change torch's computation and have no MLX counterpart: refused by name).
+  ``LayerNorm``, ``RMSNorm``: ``weight``/``bias`` (one normalized axis; ``elementwise_affine`` alike).
 - ``GroupNorm``: ``weight``/``bias``; MLX must be built with ``pytorch_compatible=True``.
-- ``BatchNorm1d/2d``: ``weight``/``bias`` and the running statistics (torch's buffers, MLX's frozen
-  arrays); torch's ``num_batches_tracked`` has no MLX counterpart (used only when momentum is None).
+- ``BatchNorm1d/2d/3d``: ``weight``/``bias`` and the running statistics (torch's buffers, MLX's frozen
+  arrays, judged after every step); ``eps``, ``momentum``, ``affine`` and ``track_running_stats``
+  compared; torch's ``momentum=None`` (a cumulative average) is refused, so ``num_batches_tracked``
+  (read only then) has no MLX counterpart. MLX's ``BatchNorm`` takes 2- to 4-d inputs: a
+  ``BatchNorm3d`` port folds two spatial axes.
 - ``MultiheadAttention`` -> ``MultiHeadAttention``: torch's packed ``in_proj_weight`` (3E, E) and
   ``in_proj_bias`` split into ``query_proj``, ``key_proj`` and ``value_proj``; ``out_proj`` as is.
   MLX's projections have no bias by default: build it with ``bias=True`` to match torch's default.
@@ -78,6 +83,7 @@ class Rule:
     check: Callable | None = None
     buffers: tuple[str, ...] = ()  # torch buffers that are state (BatchNorm's running statistics)
     ignored: tuple[str, ...] = ()  # torch tensors with no MLX counterpart, and why (see the rule)
+    inputs: Callable[[Array], Array] | None = None  # the MLX input to torch's layout (default: as ``activation``)
 
     def to_mlx(self, tensors: dict[str, Array], torch_mod=None) -> dict[str, Array]:
         if self.to_mlx_fn is not None:
@@ -150,6 +156,10 @@ def _conv_check(t, m) -> list[str]:
         out.append(f"padding={t.padding!r} on the torch side: give MLX the same explicit padding")
     if getattr(t, "groups", 1) != getattr(m, "groups", 1):
         out += _same("groups", t.groups, getattr(m, "groups", 1))
+    if getattr(t, "padding_mode", "zeros") != "zeros":
+        out.append(f"padding_mode: torch {t.padding_mode!r}, MLX pads with zeros: pad explicitly in the MLX port")
+    if any(getattr(t, "output_padding", (0,)) or (0,)):
+        out.append(f"output_padding: torch {tuple(t.output_padding)}, MLX's ConvTranspose has none")
     return out
 
 
@@ -176,8 +186,12 @@ def after_flatten(channels: int, *spatial: int) -> Rule:
         w = np.asarray(w)
         return np.moveaxis(w.reshape(w.shape[0], *spatial, channels), -1, 1).reshape(w.shape[0], -1)
 
+    def flat_input(x):  # (N, *spatial, channels) flattened -> (N, channels, *spatial) flattened
+        x = np.asarray(x)
+        return np.moveaxis(x.reshape(x.shape[0], *spatial, channels), -1, 1).reshape(x.shape[0], -1)
+
     return Rule(f"Linear after flatten{shape}", f"{T}.linear.Linear", f"{M}.linear.Linear",
-                {"weight": ("weight", to_mlx, to_torch), "bias": P["bias"]}, check=_bias_check)
+                {"weight": ("weight", to_mlx, to_torch), "bias": P["bias"]}, check=_bias_check, inputs=flat_input)
 
 
 def _eps_check(t, m) -> list[str]:
@@ -187,12 +201,34 @@ def _eps_check(t, m) -> list[str]:
     return [] if abs(te - m.eps) <= 1e-12 * max(abs(te), 1e-30) else [f"eps: torch {te!r}, mlx {m.eps!r}"]
 
 
+def _embedding_check(t, m) -> list[str]:
+    out = []
+    if t.padding_idx is not None:
+        out.append(f"padding_idx: torch {t.padding_idx} (that row gets no gradient and stays fixed), MLX's Embedding "
+                   "has none: build torch's without padding_idx, or mask the MLX port's gradient of that row")
+    if t.max_norm is not None:
+        out.append(f"max_norm: torch {t.max_norm} (rows renormalized in place at lookup), MLX's Embedding has none")
+    if t.scale_grad_by_freq:
+        out.append("scale_grad_by_freq: torch True (gradients scaled by the tokens' frequency), MLX has no such option")
+    if t.sparse:
+        out.append("sparse: torch True (sparse gradients); use sparse=False for a lockstep")
+    return out
+
+
 EMBEDDING = register(Rule("Embedding", f"{T}.sparse.Embedding", f"{M}.embedding.Embedding",
-              {"weight": ("weight", _identity, _identity)}))
+              {"weight": ("weight", _identity, _identity)}, check=_embedding_check))
+def _affine_check(t, m) -> list[str]:
+    out = [] if len(t.normalized_shape) == 1 else [
+        f"normalized_shape: torch {tuple(t.normalized_shape)} normalizes over {len(t.normalized_shape)} axes, MLX's "
+        "norms over the last one: normalize over one axis on both sides"]
+    has = _has(m, "weight")
+    return out + _same("elementwise_affine (a weight)", bool(t.elementwise_affine), has)
+
+
 LAYER_NORM = register(Rule("LayerNorm", f"{T}.normalization.LayerNorm", f"{M}.normalization.LayerNorm", dict(P),
-              check=lambda t, m: _eps_check(t, m) + _bias_check(t, m)))
+              check=lambda t, m: _eps_check(t, m) + _affine_check(t, m) + _bias_check(t, m)))
 RMS_NORM = register(Rule("RMSNorm", f"{T}.normalization.RMSNorm", f"{M}.normalization.RMSNorm",
-              {"weight": ("weight", _identity, _identity)}, check=_eps_check))
+              {"weight": ("weight", _identity, _identity)}, check=lambda t, m: _eps_check(t, m) + _affine_check(t, m)))
 GROUP_NORM = register(Rule("GroupNorm", f"{T}.normalization.GroupNorm", f"{M}.normalization.GroupNorm", dict(P),
               activation=_channels_first,
               check=lambda t, m: _eps_check(t, m) + _same("groups", t.num_groups, m.num_groups)
@@ -201,17 +237,25 @@ GROUP_NORM = register(Rule("GroupNorm", f"{T}.normalization.GroupNorm", f"{M}.no
 
 
 def _bn_check(t, m) -> list[str]:
-    out = _eps_check(t, m) + _same("momentum", t.momentum, m.momentum)
+    if t.momentum is None:
+        return ["momentum: torch None (a cumulative average over num_batches_tracked), MLX's BatchNorm has only an "
+                f"exponential one (momentum {m.momentum!r}): give torch a momentum"]
+    out = _eps_check(t, m)
+    out += [] if abs(t.momentum - m.momentum) <= 1e-12 else [f"momentum: torch {t.momentum!r}, mlx {m.momentum!r}"]
     out += _same("affine", t.affine, _has(m, "weight")) + _same("track_running_stats", t.track_running_stats,
                                                                  m.track_running_stats)
     return out
 
 
 BN = {**P, "running_mean": ("running_mean", _identity, _identity), "running_var": ("running_var", _identity, _identity)}
+# torch's num_batches_tracked counts the training forwards; it is read only when momentum is None (a
+# cumulative average), which the check refuses, so it changes nothing here and has no MLX counterpart.
+# MLX's BatchNorm takes 2- to 4-d inputs: a BatchNorm3d port folds two spatial axes (N, D*H, W, C), and
+# the layer comparison regroups them (``capture``).
 BATCH_NORM = {nd: register(Rule(f"BatchNorm{nd}d", f"{T}.batchnorm.BatchNorm{nd}d", f"{M}.normalization.BatchNorm",
                                 dict(BN), activation=_identity if nd == 1 else _channels_first,
                                 check=_bn_check, buffers=("running_mean", "running_var"),
-                                ignored=("num_batches_tracked",))) for nd in (1, 2)}
+                                ignored=("num_batches_tracked",))) for nd in (1, 2, 3)}
 
 
 def _mha_to_mlx(t: dict, mod) -> dict:
@@ -252,6 +296,8 @@ def _mha_check(t, m) -> list[str]:
     tb, mb = t.in_proj_bias is not None, _has(m.query_proj, "bias")
     out = [] if tb == mb else [f"bias: torch {tb}, mlx {mb} (MLX's MultiHeadAttention has none by default: bias=True)"]
     out += _same("num_heads", t.num_heads, m.num_heads)
+    if t.bias_k is not None or t.add_zero_attn:
+        out.append("add_bias_kv/add_zero_attn: torch True, MLX's MultiHeadAttention has neither")
     if not t.batch_first:
         out.append("batch_first: torch False (sequence first), MLX is batch first: build torch with batch_first=True")
     return out
@@ -269,6 +315,8 @@ def _rnn_check(t, m) -> list[str]:
         out.append("batch_first: torch False (sequence first), MLX is batch first: build torch with batch_first=True")
     if t.bidirectional:
         out.append("bidirectional: torch True; MLX's recurrent layers run forward only")
+    if getattr(t, "proj_size", 0):
+        out.append(f"proj_size: torch {t.proj_size} (a projected hidden state), MLX's LSTM has none")
     return out
 
 

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import PairError
 from .layouts import Rule, find
 
 
-class MappingError(ValueError):
+class MappingError(PairError):
     """The two models cannot be matched: one line naming the module or tensor and what to do."""
 
 
@@ -35,11 +36,18 @@ class Mapping:
     pairs: list[Pair] = field(default_factory=list)
     torch_names: list[str] = field(default_factory=list)  # every mapped torch tensor (parameters and state buffers)
     buffers: list[str] = field(default_factory=list)  # the torch buffers among them
+    stateless: list[Pair] = field(default_factory=list)  # parameterless layers at the same path (rule None)
+
+    @property
+    def compared(self) -> list[Pair]:
+        """Every layer whose output the per-layer comparison judges: the rules' and the parameterless ones."""
+        return self.pairs + self.stateless
 
     @classmethod
     def build(cls, torch_model, mlx_model, names: dict[str, str] | None = None,
               rules: dict[str, Rule] | None = None) -> "Mapping":
-        names, rules = dict(names or {}), dict(rules or {})
+        names, rules = ({} if names is None else names), ({} if rules is None else rules)
+        _check_keys(torch_model, mlx_model, names, rules)
         out = cls()
         claimed: list[str] = []
         for path, tmod in torch_model.named_modules():
@@ -50,6 +58,8 @@ class Mapping:
             rule = rules.get(path) or (find(tmod, mmod) if mmod is not None else None)
             owns = list(tmod.named_parameters(recurse=False)) + list(tmod.named_buffers(recurse=False))
             if rule is None:
+                if path and mmod is not None and _parameterless(tmod, mmod):
+                    out.stateless.append(Pair(path, mpath, None, tmod, mmod))
                 if owns:
                     where = f"MLX has no module at {mpath!r}" if mmod is None else \
                         f"no layout rule for torch {type(tmod).__name__} -> MLX {type(mmod).__name__}"
@@ -83,10 +93,43 @@ class Mapping:
         if missing:
             raise MappingError(f"torch parameter(s) {missing[:5]} are not mapped; give their modules a rule")
         mapped_mlx = set(self.torch_to_mlx({n: np.zeros(s) for n, s in self.torch_shapes().items()}))
-        extra = [n for n, _ in tree_flatten(mlx_model.parameters()) if n not in mapped_mlx]
+        mine = dict(tree_flatten(mlx_model.parameters()))
+        extra = [n for n in mine if n not in mapped_mlx]
         if extra:
             raise MappingError(f"MLX parameter(s) {extra[:5]} have no torch counterpart: a bias the torch model lacks, "
                                "or a layer it does not have; build both alike (e.g. bias=False) or map it")
+        self._check_shapes(torch_model, mine)
+
+    def _check_shapes(self, torch_model, mine: dict) -> None:
+        """Each torch tensor, in MLX's layout, must have the MLX tensor's shape, and be trainable on
+        both sides or on neither: nothing is resized or unfrozen to fit."""
+        from mlx.utils import tree_flatten
+
+        state = dict(torch_model.state_dict(keep_vars=True))
+        for p in self.pairs:
+            prefix, mprefix = (f"{p.torch_path}." if p.torch_path else ""), (f"{p.mlx_path}." if p.mlx_path else "")
+            local = {k[len(prefix):]: state[k] for k in self.torch_names if k.startswith(prefix) or not prefix}
+            try:
+                moved = p.rule.to_mlx({k: np.zeros(tuple(v.shape), np.float32) for k, v in local.items()}, p.torch_module)
+            except ValueError as e:  # a reshape the rule cannot do: the sizes differ
+                raise MappingError(f"{p.torch_path or '(root)'} ({p.rule.name}): the torch tensors' shapes do not fit "
+                                   f"the rule ({e}); build both models with the same sizes") from None
+            trainable = {k for k, _ in tree_flatten(p.mlx_module.trainable_parameters())}
+            held = {k for k, _ in tree_flatten(p.mlx_module.parameters())}
+            back = {m: t for t, (m, _, _) in p.rule.names.items()}
+            for k, v in moved.items():
+                name = mprefix + k
+                if name in mine and tuple(mine[name].shape) != tuple(v.shape):
+                    raise MappingError(f"{p.torch_path or '(root)'} ({p.rule.name}): torch's {prefix + back.get(k, k)} "
+                                       f"is {tuple(v.shape)} in MLX's layout but the MLX model's {name} is "
+                                       f"{tuple(mine[name].shape)}: build both models with the same sizes")
+                t_name = prefix + back[k] if k in back else None
+                if t_name in state and t_name not in self.buffers and k in held:
+                    if bool(state[t_name].requires_grad) != (k in trainable):
+                        tside = "trainable" if state[t_name].requires_grad else "frozen (requires_grad=False)"
+                        mside = "trainable" if k in trainable else "frozen"
+                        raise MappingError(f"{t_name}: torch's is {tside}, MLX's {name} is {mside}: freeze or "
+                                           "unfreeze it on both sides")
 
     def torch_shapes(self) -> dict[str, tuple]:
         shapes = {}
@@ -116,6 +159,37 @@ class Mapping:
             prefix = f"{p.torch_path}." if p.torch_path else ""
             out.update({prefix + k: v for k, v in p.rule.to_torch(local, p.torch_module).items()})
         return out
+
+
+def _parameterless(tmod, mmod) -> bool:
+    """A layer with no tensors on either side (an activation, a pooling, a flatten, dropout at 0)."""
+    from mlx.utils import tree_flatten
+
+    if next(iter(tmod.parameters()), None) is not None or next(iter(tmod.buffers()), None) is not None:
+        return False
+    return not tree_flatten(mmod.parameters())
+
+
+def _check_keys(torch_model, mlx_model, names: dict, rules: dict) -> None:
+    """Every ``names``/``rules`` key must be a torch module's path, every ``names`` value an MLX module's."""
+    paths = [p for p, _ in torch_model.named_modules()]
+    known = set(paths)
+    for what, given in (("names", names), ("rules", rules)):
+        if not isinstance(given, dict):
+            raise PairError(f"{what}= must be a dict keyed by torch module paths, got {type(given).__name__}")
+        for key in given:
+            if key not in known:
+                near = [p for p in paths if p and (key in p or p in str(key))][:3]
+                raise PairError(f"{what}={{{key!r}: ...}}: the torch model has no module at {key!r}"
+                                + (f" (did you mean {', '.join(map(repr, near))}?)" if near else
+                                   f"; its modules are {[p for p in paths if p][:8]}"))
+    for key, value in names.items():
+        if not isinstance(value, str) or _mlx_module(mlx_model, value) is None:
+            raise PairError(f"names={{{key!r}: {value!r}}}: the MLX model has no module at {value!r}")
+    for key, rule in rules.items():
+        if not isinstance(rule, Rule):
+            raise PairError(f"rules={{{key!r}: ...}}: give a pair.Rule (e.g. pair.after_flatten(C, H, W)), got "
+                            f"{type(rule).__name__}")
 
 
 def _mlx_module(model, path: str):

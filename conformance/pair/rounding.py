@@ -27,6 +27,8 @@ class MeasuredBounds:
     ambiguous: int = 0
     logits: np.ndarray | None = None
     exact_logits: np.ndarray | None = None
+    buffers: dict[str, np.ndarray] | None = None  # the bound of each running statistic after the step
+    exact_buffers: dict[str, np.ndarray] | None = None
 
 
 class MeasuredRounding:
@@ -38,10 +40,11 @@ class MeasuredRounding:
     per_side = True
 
     def __init__(self, torch_model, loss, device: str = "cpu", permute: bool = True, seed: int = 0,
-                 candidate=None, names: tuple[str, str] = ("mlx", "torch")):
+                 candidate=None, names: tuple[str, str] = ("mlx", "torch"), buffers: list[str] | tuple = ()):
         import torch
 
         self.loss, self.permute, self.candidate, self.names = loss, permute, candidate, names
+        self.buffer_names = list(buffers)  # state a training forward updates (BatchNorm's running statistics)
         self._exact: tuple | None = None
         self.device = torch.device(device)
         wide_device = self.device if self.device.type in ("cpu", "cuda") else torch.device("cpu")
@@ -65,8 +68,12 @@ class MeasuredRounding:
         with mode if mode is not None else nullcontext():
             loss = self.loss(model, X, y)
             loss.backward()
-        return float(loss.detach().cpu()), {n: p.grad.detach().cpu().numpy().astype(np.float64)
-                                            for n, p in model.named_parameters()}
+        grads = {n: p.grad.detach().cpu().numpy().astype(np.float64) for n, p in model.named_parameters()
+                 if p.requires_grad}
+        if self.buffer_names:
+            state = model.state_dict()
+            self.last_buffers = {n: state[n].detach().cpu().numpy().astype(np.float64) for n in self.buffer_names}
+        return float(loss.detach().cpu()), grads
 
     def _exact_at(self, weights: dict, X, y, mode: str):
         """float64 loss and gradients at ``weights`` on ``(X, y)``, and the allowance of its ReLU ties
@@ -82,6 +89,7 @@ class MeasuredRounding:
             Xw, yw = X.to(self.wide_device), y.to(self.wide_device)
             record = Ties()
             loss, exact = self._run(self.exact_model, weights, Xw, yw, torch.float64, record)
+            exact_buffers = getattr(self, "last_buffers", None) if self.buffer_names else None
             ties_allow, count = {n: np.zeros_like(v) for n, v in exact.items()}, 0
             if record.inputs:  # the model has ReLUs: find the ties and what flipping them moves
                 params = {n for n, _ in self.work.named_parameters()}
@@ -99,7 +107,7 @@ class MeasuredRounding:
                         _, forced = self._run(self.exact_model, weights, Xw, yw, torch.float64, Ties(masks, on))
                         for n in ties_allow:
                             ties_allow[n] += np.abs(forced[n] - exact[n])
-            self._exact = (key, loss, exact, ties_allow, count)
+            self._exact = (key, loss, exact, ties_allow, count, exact_buffers)
         return self._exact[1:]
 
     def bounds(self, weights: dict, X, y, mode: str, side: str | None = None) -> MeasuredBounds:
@@ -107,13 +115,15 @@ class MeasuredRounding:
 
         r = step_rounding(mode)
         rel = 4 * (r.u + r.operand)
-        exact_loss, exact, ties, ambiguous = self._exact_at(weights, X, y, mode)
+        exact_loss, exact, ties, ambiguous, exact_buf = self._exact_at(weights, X, y, mode)
         params = {n for n, _ in self.work.named_parameters()}
         candidate = self.candidate is not None and side == self.names[0]
         if candidate:  # the candidate's own spread around its unperturbed result
             Xn, yn = X.detach().cpu().numpy(), y.detach().cpu().numpy()
             centre_loss, centre = self.candidate.gradients(weights, *self.candidate.arrays(Xn, yn))
+            centre_buf = self._candidate_buffers()
         dev = {n: np.zeros_like(v) for n, v in exact.items()}
+        dev_buf = {n: np.zeros_like(v) for n, v in (exact_buf or {}).items()}
         dev_loss = 0.0
         for j in range(MEASURED.reruns):
             moved = {n: (np.asarray(v, np.float64) * (1 + rel * self.rng.choice([-1.0, 1.0], size=np.shape(v)))
@@ -123,14 +133,27 @@ class MeasuredRounding:
                 Xj, yj = (Xn, yn) if perm is None else (Xn[perm], yn[perm])
                 loss, grads = self.candidate.gradients(moved, *self.candidate.arrays(Xj, yj))
                 base_loss, base = centre_loss, centre
+                buf, base_buf = self._candidate_buffers(), centre_buf
             else:
                 Xj, yj = (X, y) if perm is None else (X[torch.as_tensor(perm, device=X.device)],
                                                       y[torch.as_tensor(perm, device=X.device)])
                 loss, grads = self._run(self.work, moved, Xj, yj, torch.float32)
                 base_loss, base = exact_loss, exact
+                buf, base_buf = getattr(self, "last_buffers", None), exact_buf
             dev_loss = max(dev_loss, abs(loss - base_loss))
+            for n in dev_buf:
+                dev_buf[n] = np.maximum(dev_buf[n], np.abs(buf[n] - base_buf[n]))
             for n in dev:
                 dev[n] = np.maximum(dev[n], np.abs(np.asarray(grads[n], np.float64) - base[n]))
         m, floor = MEASURED.margin, MEASURED.floor * r.u
         grads = {n: m * dev[n] + floor * np.abs(exact[n]) + ties[n] + 16 * r.eta for n in dev}
-        return MeasuredBounds(grads, m * dev_loss + floor * abs(exact_loss), exact, exact_loss, ambiguous)
+        buffers = {n: m * dev_buf[n] + floor * np.abs(exact_buf[n]) + 16 * r.eta for n in dev_buf} if exact_buf else None
+        return MeasuredBounds(grads, m * dev_loss + floor * abs(exact_loss), exact, exact_loss, ambiguous,
+                              buffers=buffers, exact_buffers=exact_buf)
+
+    def _candidate_buffers(self) -> dict[str, np.ndarray] | None:
+        """The running statistics the candidate's last training forward left, under torch's names."""
+        if not self.buffer_names:
+            return None
+        w = self.candidate.weights()
+        return {n: np.asarray(w[n], np.float64) for n in self.buffer_names}

@@ -18,11 +18,21 @@ from typing import Callable
 import numpy as np
 
 from ..optimizers import Optimizer
+from .errors import PairError
 from .mapping import Mapping
 
 
 def _np(x) -> np.ndarray:
     return np.array(x, copy=True)
+
+
+def _scalar(value, side: str) -> float:
+    shape = tuple(getattr(value, "shape", ()))
+    if not hasattr(value, "shape") or int(np.prod(shape)) != 1:
+        what = f"shape {shape}" if hasattr(value, "shape") else type(value).__name__
+        raise PairError(f"the {side} loss returned {what}, not a scalar: return its mean (each side's loss is a "
+                        "scalar mean over the batch)")
+    return float(value.item())
 
 
 class TorchReference:
@@ -51,6 +61,8 @@ class TorchReference:
     def state(self) -> dict[str, np.ndarray]:
         out = {"step": np.float64(self.t)}
         for n, p in self.model.named_parameters():
+            if not p.requires_grad:
+                continue
             s = self.optimizer.state.get(p, {})
             for suffix in self.spec.suffixes:
                 key = suffix[1:]
@@ -68,6 +80,8 @@ class TorchReference:
         if state is not None:
             self.t = int(np.asarray(state["step"]))
             for n, p in self.model.named_parameters():
+                if not p.requires_grad:
+                    continue
                 if self.t == 0:
                     self.optimizer.state.pop(p, None)
                     continue
@@ -82,7 +96,7 @@ class TorchReference:
         self.optimizer.zero_grad()
         loss = self.loss(self.model, self.tensor(X), self.tensor(y))
         loss.backward()
-        grads = {n: p.grad.detach().cpu().numpy().copy() for n, p in self.model.named_parameters()}
+        grads = {n: p.grad.detach().cpu().numpy().copy() for n, p in self.model.named_parameters() if p.requires_grad}
         self.optimizer.step()
         self.t += 1
         return float(loss.detach().cpu()), grads
@@ -91,18 +105,37 @@ class TorchReference:
     def lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
 
+    def loss_value(self, X, y) -> float:
+        """The loss in training mode at the current weights, no step taken (``PairError`` if not a scalar)."""
+        import torch
+
+        self.model.train()
+        with torch.no_grad():
+            loss = self.loss(self.model, self.tensor(X), self.tensor(y))
+        return _scalar(loss, "torch")
+
+    def deterministic(self, X, y) -> bool:
+        """Whether two identical training-mode losses agree bit for bit (dropout drawn inside the
+        forward makes them differ); the weights and running statistics are restored after."""
+        saved = self.weights()
+        try:
+            return self.loss_value(X, y) == self.loss_value(X, y)
+        finally:
+            self.load(saved)
+
 
 class MLXPort:
     """The MLX model, its optimizer and its training step, restarted from any (torch-named) state."""
 
     def __init__(self, model, loss: Callable, optimizer: Optimizer, mapping: Mapping, compiled: bool = False,
-                 inputs: Callable | None = None, train_step: Callable | None = None, device: str = "cpu"):
+                 inputs: Callable | None = None, train_step: Callable | None = None, device: str = "cpu",
+                 mlx_optimizer=None):
         import mlx.core as mx
         import mlx.nn as nn
 
         self.model, self.loss, self.spec, self.mapping = model, loss, optimizer, mapping
         self.inputs, self.device, self.name = inputs or (lambda x: x), device, "mlx"
-        self.optimizer = optimizer.make_mlx()
+        self.optimizer = mlx_optimizer if mlx_optimizer is not None else optimizer.make_mlx()  # the port's own, if given
         self.optimizer.init(model.trainable_parameters())
         self._grad = loss_and_grad = nn.value_and_grad(model, loss)
         if train_step is None:
@@ -118,7 +151,7 @@ class MLXPort:
             step = partial(mx.compile, inputs=state, outputs=state)(step)
         self._step = step
 
-    def _dev(self):
+    def on_device(self):
         from contextlib import nullcontext
 
         import mlx.core as mx
@@ -132,15 +165,34 @@ class MLXPort:
                 mx.set_default_device(s.prev)
         return _Ctx() if self.device in ("cpu", "gpu") else nullcontext()
 
+    def loss_value(self, X, y) -> float:
+        """The loss in training mode at the current weights, no step taken (``PairError`` if not a scalar)."""
+        import mlx.core as mx
+
+        with self.on_device():
+            self.model.train()
+            value = self.loss(self.model, X, y)
+            mx.eval(value)
+        return _scalar(value, "mlx")
+
+    def deterministic(self, X, y) -> bool:
+        """Whether two identical training-mode losses agree bit for bit; the weights are restored after."""
+        saved = self.weights()
+        try:
+            return self.loss_value(X, y) == self.loss_value(X, y)
+        finally:
+            with self.on_device():
+                self.set_weights(saved)
+
     def arrays(self, X, y):
         import mlx.core as mx
 
         X, y = np.asarray(self.inputs(np.asarray(X))), np.asarray(y)
-        with self._dev():
+        with self.on_device():
             return mx.array(X.astype(np.float32) if X.dtype.kind == "f" else X), \
                 mx.array(y.astype(np.int32) if y.dtype.kind in "iu" else y.astype(np.float32))
 
-    def _set(self, weights: dict) -> None:
+    def set_weights(self, weights: dict) -> None:
         import mlx.core as mx
         from mlx.utils import tree_flatten, tree_unflatten
 
@@ -169,13 +221,17 @@ class MLXPort:
 
     def load(self, weights: dict, state: dict, lr: float) -> None:
         import mlx.core as mx
+        from mlx.utils import tree_flatten
 
-        with self._dev():
-            self._set(weights)
+        with self.on_device():
+            self.set_weights(weights)
             keys = self.spec.mlx_state_keys
+            trainable = {k for k, _ in tree_flatten(self.model.trainable_parameters())}
             for suffix in self.spec.suffixes:
                 per = {n[: -len(suffix)]: v for n, v in state.items() if n.endswith(suffix)}
                 for path, v in self.mapping.torch_to_mlx(per).items():
+                    if path not in trainable:  # frozen arrays (BatchNorm's running statistics) have no moments
+                        continue
                     node = self.optimizer.state
                     for part in path.split("."):
                         node = node[int(part)] if isinstance(node, list) else node[part]
@@ -187,8 +243,8 @@ class MLXPort:
         import mlx.core as mx
         from mlx.utils import tree_flatten
 
-        with self._dev():
-            self._set(weights)
+        with self.on_device():
+            self.set_weights(weights)
             self.model.train()
             value, grads = self._grad(self.model, X, y)
             mx.eval(value, grads)
@@ -198,7 +254,7 @@ class MLXPort:
         import mlx.core as mx
         from mlx.utils import tree_unflatten
 
-        with self._dev():
+        with self.on_device():
             mapped = self.mapping.torch_to_mlx(gradients)
             self.optimizer.update(self.model, tree_unflatten([(k, mx.array(np.asarray(v))) for k, v in mapped.items()]))
             mx.eval(self.model.parameters(), self.optimizer.state)
@@ -207,7 +263,7 @@ class MLXPort:
     def step(self, X, y) -> tuple[float, dict, dict]:
         import mlx.core as mx
 
-        with self._dev():
+        with self.on_device():
             self.model.train()
             value = self._step(X, y)
             mx.eval(value, self.model.parameters(), self.optimizer.state)
