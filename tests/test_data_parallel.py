@@ -80,7 +80,8 @@ def _bug(tmp_path, name: str) -> dict:
 
 def _run(dataset, tmp_path=None, bug=None, ensemble=0, rule="sampler", **cfg):
     config = RunConfig(ensemble=ensemble, **cfg)
-    group = GroupConfig(ranks=2, rule=rule, timeout=240, mlx_env=_bug(tmp_path, bug) if bug else None)
+    group = GroupConfig(ranks=2, rule=rule, timeout=240, mlx_env=_bug(tmp_path, bug) if bug else None,
+                        work_dir=str(tmp_path) if tmp_path else None)
     return run_data_parallel(dataset, config, group)
 
 

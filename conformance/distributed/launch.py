@@ -77,6 +77,9 @@ def run_group(side: str, ranks: int, backend: str, job_dir: str, timeout: float 
         proc.communicate()
         raise LaunchError(f"{side}: the {ranks}-process group ({os.path.basename(cmd[0])}) ran past its timeout of "
                           f"{timeout:g} s and was stopped") from None
+    log = os.path.join(job_dir, f"{side}.launcher.log")
+    with open(log, "w") as f:  # the launcher's whole output, for the failure's post-mortem
+        f.write(f"$ {' '.join(cmd)}\n--- stdout\n{out or ''}--- stderr\n{err or ''}")
     errors = sorted(glob.glob(os.path.join(job_dir, f"{side}.rank*.error")))
     if errors:
         with open(errors[0]) as f:
@@ -87,7 +90,7 @@ def run_group(side: str, ranks: int, backend: str, job_dir: str, timeout: float 
         lines = [line for line in (err or out or "").splitlines() if line.strip().strip("=-")]
         lines = [line for line in lines if "rror" in line] or lines  # torchrun frames its report in rules
         raise LaunchError(f"{side}: {os.path.basename(cmd[0])} exited with status {proc.returncode}: "
-                          f"{lines[-1].strip() if lines else 'no message'}")
+                          f"{lines[-1].strip() if lines else 'no message'} (its output in {log})")
     missing = [r for r in range(ranks) if not os.path.exists(os.path.join(job_dir, f"{side}.rank{r}.pkl"))]
     if missing:
         raise LaunchError(f"{side}: rank(s) {missing} ended without writing their records")

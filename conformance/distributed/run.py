@@ -36,6 +36,7 @@ class GroupConfig:
     shuffle: bool = True
     timeout: float = 600.0
     mlx_env: dict | None = None  # extra environment for MLX's processes (the tests seed bugs through it)
+    work_dir: str | None = None  # where the job directory is made (None: the system's temporary folder)
 
     def backends(self) -> dict[str, str]:
         if self.backend in (None, "ring", "gloo"):
@@ -57,7 +58,7 @@ def check(config: RunConfig, group: GroupConfig, n_train: int) -> dict:
 
 def run_groups(splits: dict, weights: dict, config: RunConfig, group: GroupConfig, members: list) -> dict:
     """Both groups, one after the other; returns each side's per-rank records."""
-    job_dir = tempfile.mkdtemp(prefix="conformance-dp-")
+    job_dir = tempfile.mkdtemp(prefix="conformance-dp-", dir=group.work_dir)
     try:
         job = {"splits": splits, "weights": weights, "replay_from": "torch", "members": {"torch": members},
                "config": dict(epochs=config.epochs, batch_size=config.batch_size, learning_rate=config.learning_rate,
@@ -74,9 +75,13 @@ def run_groups(splits: dict, weights: dict, config: RunConfig, group: GroupConfi
             for r in range(group.ranks):
                 with open(f"{job_dir}/{name}.rank{r}.pkl", "rb") as f:
                     out[name].append(pickle.load(f))
-        return out
-    finally:
+    except launch.LaunchError:
+        raise  # the job directory stays: the error line names the traceback or log in it
+    except BaseException:
         shutil.rmtree(job_dir, ignore_errors=True)
+        raise
+    shutil.rmtree(job_dir, ignore_errors=True)
+    return out
 
 
 def _group_losses(ranks: list[dict], label: str) -> np.ndarray:
