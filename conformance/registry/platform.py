@@ -249,6 +249,79 @@ ENTRIES = (
                               "gradient|, SimpleNN at its initial weights, the document's 5 rows as 3 + 2", rel=0.02),),
     ),
     entry(
+        "average-gradients-grouping", section="distributed", seed_defect=False, kind="silent",
+        title="`nn.average_gradients`' `all_reduce_size` groups the communication, not the arithmetic",
+        mlx=("`nn.average_gradients(grads, all_reduce_size=32 MiB)` concatenates small gradients into groups of about "
+             "that many bytes and sends one `all_sum` a group (`<= 0`: one a gradient; mixed dtypes: ungrouped), "
+             "then divides by the group's size."),
+        torch="DDP buckets its all-reduces too (`bucket_cap_mb`, 25 MiB); the buckets change nothing but the messages.",
+        naive_failure=(
+            "None: on two ring processes the average of SimpleNN's gradients with the default grouping, with "
+            "`all_reduce_size=0` and with 64 bytes (three groups) differ by at most {max_diff:.3g}: bit for bit the "
+            "same. A port that tunes `all_reduce_size` to match DDP's buckets changes nothing but the speed."),
+        fix="Leave it at its default for correctness; tune it only for throughput (larger groups, fewer messages).",
+        reference=("mlx.nn.average_gradients", "torch.nn.parallel.DistributedDataParallel"),
+        measured=(Measurement("max_diff", 0.0, "max |default grouping - ungrouped or 64-byte groups| over SimpleNN's "
+                              "averaged gradients, two ring processes with two of the document's rows each", rel=0.0),),
+    ),
+    entry(
+        "per-rank-seeds", section="distributed", seed_defect=False, kind="silent",
+        title="Seeded with the rank, every rank draws its own shuffle and its own dropout masks",
+        mlx=("`mx.random.seed(seed + rank)` in every process: each one's `nn.Dropout` masks and any shuffle drawn "
+             "from MLX's generator differ from the other ranks'."),
+        torch=("`torch.manual_seed(seed + rank)` likewise; `DistributedSampler` draws its shuffle from `seed + epoch`, "
+               "the same on every rank, so the shards partition the rows."),
+        naive_failure=(
+            "20 rows on two ranks, the epoch's order drawn from seed + rank: the ranks share {overlap:.0f} rows and "
+            "{missed:.0f} rows are trained by neither; dropout masks (p = 0.5, 1 000 elements) drawn from seeds 0 and "
+            "1 differ at {mlx_masks_differ:.0%} of the elements in MLX and {torch_masks_differ:.0%} in torch (and the "
+            "two frameworks' masks from one seed are not the same)."),
+        fix=("Draw the data order from (seed, epoch) alone, on every rank (`conformance.distributed.sharding`, as "
+             "`DistributedSampler.set_epoch`); seed dropout by rank only on purpose, and set p = 0 for a lockstep "
+             "check (`python -m conformance --ranks 2` checks every rank's rows at every step)."),
+        reference=("torch.utils.data.DistributedSampler", "mlx.core.random.seed"),
+        measured=(Measurement("overlap", 4, "rows in both ranks' shards of epoch 1, 20 rows, seeds 0 and 1", rel=0.0),
+                  Measurement("missed", 4, "rows in neither rank's shard", rel=0.0),
+                  Measurement("mlx_masks_differ", 0.53, "share of 1 000 Dropout(0.5) mask elements that differ, "
+                              "mx.random.seed 0 vs 1"),
+                  Measurement("torch_masks_differ", 0.519, "the same with torch.manual_seed 0 vs 1")),
+    ),
+    entry(
+        "accumulation-before-average", section="distributed", seed_defect=False, kind="silent",
+        title="Gradient accumulation over k micro-batches needs the 1/k, before or after the average",
+        mlx=("Accumulating k micro-batches' gradients (`tree_map(mx.add, ...)`) and then `nn.average_gradients` sums "
+             "k means: k times the shard's mean gradient unless divided by k."),
+        torch=("The usual idiom divides the loss by k before each `backward` (under DDP's `no_sync()` but the last), "
+               "so the accumulated `.grad` is the mean over the k micro-batches."),
+        naive_failure=(
+            "Two ranks, two micro-batches of one of the document's rows each: accumulated without 1/k and then "
+            "averaged, the gradient is {ratio:.3g} times (L2) DDP's on the whole shards; with 1/k it equals both "
+            "DDP's and averaging every micro-batch first (the average is linear)."),
+        fix="Divide the accumulated gradient (or each micro-batch's loss) by k on the MLX side, as torch's idiom does.",
+        reference=("mlx.nn.average_gradients", "torch.nn.parallel.DistributedDataParallel.no_sync"),
+        measured=(Measurement("ratio", 2.0, "|mean over ranks of the sum of k = 2 micro-batch gradients| / |DDP's "
+                              "gradient of the 4 rows|, SimpleNN at its initial weights"),),
+    ),
+    entry(
+        "batchnorm-statistics-per-rank", section="distributed", seed_defect=False, kind="silent",
+        title="BatchNorm normalizes with each rank's own batch statistics, in DDP and in MLX alike",
+        mlx=("`nn.BatchNorm` in training mode normalizes with the statistics of the rows it is given: a rank's "
+             "shard, not the global batch (MLX has no SyncBatchNorm); each rank updates its own running statistics."),
+        torch=("DDP without `SyncBatchNorm` does the same per rank (and, by default, `broadcast_buffers=True` "
+               "copies rank 0's running statistics to every rank at each forward: not proven here)."),
+        naive_failure=(
+            "16 rows, two shards of 8 from different ranges: normalized per rank, the output is {rel_diff:.3g} "
+            "(relative, L2) from the full batch's normalization, in both frameworks alike; the two ranks' running "
+            "means end up to {running_mean_gap:.3g} apart. A single-process run on the full batch is not what the "
+            "group computes."),
+        fix=("Compare a data-parallel port rank by rank (MLX's BatchNorm on a rank's rows matches torch's on the same "
+             "rows); for global statistics use `nn.SyncBatchNorm` in torch and all_sum the batch's sums in MLX."),
+        reference=("mlx.nn.BatchNorm", "torch.nn.SyncBatchNorm"),
+        measured=(Measurement("rel_diff", 0.613, "|per-rank normalized output - full-batch normalized output| / "
+                              "|full-batch|, N(1, 2) rows, the second 8 moved by 1.5"),
+                  Measurement("running_mean_gap", 0.28, "max |rank 0's running_mean - rank 1's| after one step")),
+    ),
+    entry(
         "api-names", section="devices", seed_defect=False, kind="error",
         title="Where MLX and PyTorch differ in name or argument",
         mlx="See the table of API names below: every row is checked against the installed MLX and torch.",
