@@ -140,3 +140,36 @@ def test_cli_refuses_in_one_line(argv, flag):
     run = subprocess.run([sys.executable, "-m", "conformance", *argv], capture_output=True, text=True, timeout=120)
     assert run.returncode == 2 and run.stdout == ""
     assert flag in run.stderr and run.stderr.count("\n") == 1, run.stderr
+
+
+def test_a_taken_store_port_is_retried_on_another(tmp_path, monkeypatch):
+    import socket
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    chosen = []
+    free = launch.free_ports
+
+    def first_taken(count, *a, **k):  # the first store port handed to torchrun is one another process holds
+        chosen.append(port if not chosen and count == 1 else free(count, *a, **k))
+        return chosen[-1]
+
+    monkeypatch.setattr(launch, "free_ports", first_taken)
+    try:
+        outcome = _run(document_dataset(), tmp_path, epochs=1)
+    finally:
+        taken.close()
+    assert outcome.status == "conforms", outcome.first_failure().message()
+    assert chosen[0] == port and chosen[1] != port, chosen  # torch's EADDRINUSE, then a new port; then MLX's ring
+
+
+def test_a_failure_other_than_the_port_is_not_retried(tmp_path, monkeypatch):
+    starts = []
+    command = launch.command
+    monkeypatch.setattr(launch, "command", lambda *a, **k: starts.append(1) or command(*a, **k))
+    (tmp_path / "job.pkl").write_bytes(b"not a pickle")  # every torch rank fails reading its job
+    with pytest.raises(launch.LaunchError, match="torch rank 0: UnpicklingError"):
+        launch.run_group("torch", 2, "gloo", str(tmp_path), timeout=120)
+    assert len(starts) == 1

@@ -45,3 +45,16 @@ def test_plan_refuses_in_one_line(n, ranks, batch, rule, flag):
     with pytest.raises(sharding.ShardError) as e:
         sharding.plan(n, ranks, batch, rule)
     assert str(e.value).startswith(flag) and "\n" not in str(e.value)
+
+
+def test_launch_ports_are_chosen_below_the_ephemeral_range_and_given_to_torchrun():
+    from conformance.distributed import launch
+
+    lo, _ = launch.ephemeral_range()
+    assert launch.free_ports(2) + 1 < lo
+    cmd = launch.command("torch", 2, "gloo", "/nonexistent")
+    assert "--standalone" not in cmd and cmd[cmd.index("--master-addr") + 1] == "127.0.0.1"
+    assert int(cmd[cmd.index("--master-port") + 1]) < lo
+    assert launch.port_taken("DistNetworkError: The server socket has failed to listen on any local network address. "
+                             "port: 29882, useIpv6: false, code: -98, name: EADDRINUSE, message: address already in use")
+    assert not launch.port_taken("RuntimeError: seeded failure in rank 1")
