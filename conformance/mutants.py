@@ -113,6 +113,10 @@ MLX_MUTANTS = (
     M("mlx-eval-mode-dropped", _MV, "    model.eval()\n    return loss_fn(model, X, y).item()",
       "    return loss_fn(model, X, y).item()",
       "evaluation leaves the model in training mode (same values: SimpleNN has no dropout or normalization layer)"),
+    M("dp-average-undivided", "mlx_reference/distributed.py", "grads = nn.average_gradients(grads, group=group)",
+      "grads = tree_unflatten([(k, mx.distributed.all_sum(v, group=group)) for k, v in tree_flatten(grads)])",
+      "the data-parallel step sums the ranks' gradients (all_sum without the division): W times DDP's; the "
+      "single-process verdict never runs it, --ranks names it (tests/test_data_parallel.py)"),
 )
 
 TORCH_MUTANTS = (
@@ -257,6 +261,11 @@ CONFORMANCE_MUTANTS = (
       "the harness's batch order is not the one both pipelines draw"),
     M("weights-not-torch-init", "conformance/weights.py", "bound = 1.0 / np.sqrt(fan_in)", "bound = 1.0 / fan_in",
       "initial weights drawn from a narrower range than torch's nn.Linear default"),
+    M("dp-sampler-padding-removed", "conformance/distributed/sharding.py",
+      "padded = np.concatenate([order, np.tile(order, reps)[:padding]]) if padding else order", "padded = order",
+      "the sampler rule drops DistributedSampler's padding: an uneven set gives the last ranks a row less"),
+    M("dp-epoch-seed-ignored", "conformance/distributed/sharding.py", "np.random.default_rng([seed, epoch])",
+      "np.random.default_rng(seed)", "every epoch shuffles the rows in the same order (set_epoch ignored)"),
 )
 
 MUTANTS: tuple[Mutant, ...] = MLX_MUTANTS + TORCH_MUTANTS + CONFORMANCE_MUTANTS
