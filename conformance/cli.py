@@ -2,7 +2,8 @@
 
 Exit status: 0 every check conforms; 1 some check does not (a real difference); 2 bad input or
 usage (one line on stderr, nothing run, nothing written); 3 a NaN or infinity appeared during the
-run on either side; 130 interrupted by Ctrl-C (143 by SIGTERM), nothing written.
+run on either side; 4 (--ranks) a process of a data-parallel group failed or timed out, named in one
+line; 130 interrupted by Ctrl-C (143 by SIGTERM), nothing written.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from .outputs import OutputError, check_outputs, commit
 PROG = "python -m conformance"
 PROGRESS_AFTER = 2.0  # seconds of a stage before progress lines start (then at most one a second)
 CONFORMS, DIFFERS, USAGE, NON_FINITE, INTERRUPTED, TERMINATED = 0, 1, 2, 3, 130, 143
+GROUP_FAILED = 4  # --ranks: a process of a data-parallel group failed or ran out of time
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,9 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "initial weights, and compare every step (data, logits, loss, gradients, Adam, each training "
                     "step, learning-rate and early-stopping decisions, metrics) under the tolerance table.",
         epilog="Exit status: 0 every check conforms; 1 some check does not; 2 bad input or usage (one line on "
-               "stderr, nothing written); 3 a NaN or infinity appeared during the run; 130 interrupted (Ctrl-C), "
-               "nothing written. Your own port: python -m conformance pair SPEC checks an MLX model against its "
-               "PyTorch original (python -m conformance pair --help).",
+               "stderr, nothing written); 3 a NaN or infinity appeared during the run; 4 (--ranks) a process of a "
+               "data-parallel group failed or timed out; 130 interrupted (Ctrl-C), nothing written. Your own port: "
+               "python -m conformance pair SPEC checks an MLX model against its PyTorch original "
+               "(python -m conformance pair --help).",
     )
     once = dict(action=options.Once)
     d = p.add_argument_group("data (default: the document's five samples)")
@@ -96,6 +99,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "but not judged)")
     v.add_argument("--local-every", type=whole, default=1, metavar="N", **once,
                    help="run the local step checks at every N-th training step (default 1: every step)")
+    g = p.add_argument_group("data-parallel (default: one process a framework)")
+    g.add_argument("--ranks", type=whole, metavar="N", **once,
+                   help="train data-parallel on N processes a framework (MLX's group under mlx.launch, torch's DDP "
+                        "under torchrun, one framework at a time) and judge every MLX rank against torch's")
+    g.add_argument("--backend", choices=("ring", "gloo", "nccl"), **once,
+                   help="with --ranks: ring (MLX) and gloo (torch) on CPUs, the default; nccl for both on NVIDIA GPUs")
+    g.add_argument("--shard", choices=("sampler", "contiguous"), **once,
+                   help="with --ranks: how each epoch's shuffled rows are shared out: sampler (default: "
+                        "DistributedSampler's interleave, padded by repeating the first rows) or contiguous blocks "
+                        "(uneven when the ranks do not divide the rows)")
     r = p.add_argument_group("where and what to report")
     r.add_argument("--device", choices=("cpu", "gpu"), default="cpu", **once,
                    help="cpu, or gpu: MLX's Metal or CUDA backend with torch's MPS or CUDA (default cpu)")
@@ -212,7 +225,10 @@ class _Run:
         env = environment(args.device)
         self.stage, self.start = "training", time.monotonic()
         try:
-            outcome = runner.run_both(dataset, cfg, on_epoch=self.on_epoch, reproduce=shlex.join([PROG, *self.argv]))
+            if args.ranks is not None:
+                outcome = _data_parallel(args, dataset, cfg, shlex.join([PROG, *self.argv]))
+            else:
+                outcome = runner.run_both(dataset, cfg, on_epoch=self.on_epoch, reproduce=shlex.join([PROG, *self.argv]))
         except runner.NonFinite as e:  # run_both records NaN in its outcome; this guards anything it lets through
             raise _NonFinite(str(e)) from None
         self.stage = "comparing"
@@ -266,6 +282,23 @@ class _Run:
         self.written = [f"{name} {path}" for name, path in zip(names, paths)]
         for name, path in zip(names, paths):
             _stdout(lambda: print(f"{'report' if name == '--json' else 'plot'} written to {path}"))
+
+
+def _data_parallel(args, dataset, cfg, reproduce: str):
+    from .distributed import launch, sharding
+    from .distributed.run import GroupConfig, run_data_parallel
+
+    group = GroupConfig(ranks=args.ranks, backend=args.backend, rule=args.shard or "sampler")
+    try:
+        return run_data_parallel(dataset, cfg, group, reproduce=reproduce)
+    except sharding.ShardError as e:
+        raise UsageError(str(e)) from None
+    except launch.LaunchError as e:
+        raise _GroupFailed(str(e)) from None
+
+
+class _GroupFailed(Exception):
+    """A process of a data-parallel group failed: the side, the rank and its error, one line."""
 
 
 class _NonFinite(Exception):
@@ -364,6 +397,9 @@ def main(argv: list[str] | None = None) -> int:
     except _NonFinite as e:
         print(f"{PROG}: non-finite: {e}; nothing written", file=sys.stderr)
         return NON_FINITE
+    except _GroupFailed as e:
+        print(f"{PROG}: error: {e}; nothing written", file=sys.stderr)
+        return GROUP_FAILED
     except KeyboardInterrupt:
         print(run.interrupted("interrupted"), file=sys.stderr)
         return INTERRUPTED

@@ -105,7 +105,7 @@ class Shadow:
             return np.asarray(pkg.data.to_numpy(self.model(X)), dtype=np.float64), float(loss)
 
 
-def _toward(actual: np.ndarray, expected: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+def toward(actual: np.ndarray, expected: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """The allowance for ``actual`` against ``expected`` when the truth lies in ``[lo, hi]``: the
     room from ``expected`` to the interval's end on ``actual``'s side."""
     return np.maximum(np.where(actual >= expected, hi - expected, expected - lo), 0.0)
@@ -204,7 +204,7 @@ class LocalChecker:
         c_loss, cw, cs = cand.step(Xc, yc)
         c_after = state_of(cw, cs)
         ok = ledger.judge("5 local / training step", "trajectory", p_seg, c_after, ref_after,
-                          _toward(c_after, ref_after, lo, hi), k,
+                          toward(c_after, ref_after, lo, hi), k,
                           f"{opt.label}'s reach from gradients within both sides' rounding bounds (conformance.intervals)")
         ok &= self._step_count(k, cs, t0 + 1, "5 local / training step / step count")
         if getattr(ba, "buffers", None):  # state the step's forward updates (BatchNorm's running statistics)
@@ -233,7 +233,7 @@ class LocalChecker:
             cw, cs = cand.apply(ref_grads)
             c_after = state_of(cw, cs)
             ok &= ledger.judge(f"5 local / {opt.kind}, same gradients", "optimizer_state", p_seg, c_after, ref_after,
-                               _toward(c_after, ref_after, lo, hi), k,
+                               toward(c_after, ref_after, lo, hi), k,
                                "the update's rounding from identical inputs (conformance.intervals)")
             ok &= self._step_count(k, cs, t0 + 1, f"5 local / {opt.kind}, same gradients / step count")
             _, c_grads = cand.gradients(w0, Xc, yc)
@@ -251,6 +251,33 @@ class LocalChecker:
             cache[key] = segs if keys is None else Segments([n + s for s in keys for n in segs.names],
                                                              segs.shapes * len(keys))
         return cache[key]
+
+    def bounds_on(self, weights: dict, X: np.ndarray, y: np.ndarray):
+        """Both sides' rounding bounds at ``weights`` on the batch ``(X, y)`` (the reference's layout)."""
+        return self._bounds(weights, X=X, y=y)
+
+    def segments(self, tree: dict, keys: tuple[str, ...] | None = None) -> Segments:
+        """The layout of ``tree`` as the checks flatten it (with ``keys``: once per state suffix)."""
+        return self._segments(tree, keys)
+
+    def state_vector(self, segs: Segments, weights: dict, state: dict) -> np.ndarray:
+        """Weights, then each optimizer moment, flat in the layout of ``segments(tree, ("",) + suffixes)``."""
+        return np.concatenate([segs.flat(weights)] + [segs.flat({n: state[n + x] for n in segs.names})
+                                                      for x in self.optimizer.suffixes])
+
+    def reach(self, segs: Segments, before: tuple[dict, dict], lr: float, g_lo: np.ndarray, g_hi: np.ndarray):
+        """Where the optimizer's step from ``before`` (weights, state) at ``lr`` can land from any
+        gradient in ``[g_lo, g_hi]`` (flat, ``segs``'s layout): ``(lo, hi)`` as ``state_vector``."""
+        w0, s0 = before
+        opt = self.optimizer
+        moments = {s: segs.flat({n: s0[n + s] for n in segs.names}) for s in opt.suffixes}
+        iv = opt.interval(segs.flat(w0), moments, int(np.asarray(s0["step"])), lr, g_lo, g_hi, self.rounding)
+        keys = ("param",) + opt.suffixes
+        return np.concatenate([iv[k].lo for k in keys]), np.concatenate([iv[k].hi for k in keys])
+
+    def step_count(self, k: int, state: dict, expected: int, path: str) -> bool:
+        """The optimizer's step count after step ``k``: counted, not computed, so identical."""
+        return self._step_count(k, state, expected, path)
 
     def check_validation(self, epoch: int, weights: dict, X: np.ndarray, y: np.ndarray, ref_loss: float) -> float:
         """The candidate's validation loss at the reference's weights after ``epoch``; returns both

@@ -140,6 +140,10 @@ MLX_MUTANTS = (
       "            self.cooldown_counter = self.cooldown",
       "the plateau schedule's bad-epoch count not reset after a reduction: it reduces again at the next bad epoch",
       "decision"),
+    M("dp-average-undivided", "mlx_reference/distributed.py", "grads = nn.average_gradients(grads, group=group)",
+      "grads = tree_unflatten([(k, mx.distributed.all_sum(v, group=group)) for k, v in tree_flatten(grads)])",
+      "the data-parallel step sums the ranks' gradients (all_sum without the division): W times DDP's; the "
+      "single-process verdict never runs it, --ranks names it (tests/test_data_parallel.py)"),
 )
 
 TORCH_MUTANTS = (
@@ -266,8 +270,8 @@ CONFORMANCE_MUTANTS = (
       "m_lo, m_hi = b1 * m + (1 - b1) * g_lo, b1 * m + (1 - b1) * g_hi",
       "m_lo = m_hi = b1 * m + (1 - b1) * (g_lo + g_hi) / 2",
       "Adam's interval ignores g_lo/g_hi, taking their midpoint: real rounding is called a bug"),
-    M("local-step-compares-torch-with-itself", _LOC, 'p_seg, c_after, ref_after,\n                          _toward',
-      'p_seg, ref_after, ref_after,\n                          _toward', "the training-step check compares torch with itself"),
+    M("local-step-compares-torch-with-itself", _LOC, 'p_seg, c_after, ref_after,\n                          toward',
+      'p_seg, ref_after, ref_after,\n                          toward', "the training-step check compares torch with itself"),
     M("local-adam-compares-torch-with-itself", _LOC, '"optimizer_state", p_seg, c_after, ref_after,',
       '"optimizer_state", p_seg, ref_after, ref_after,', "the Adam check compares torch with itself"),
     M("local-gradients-compare-torch-with-itself", _LOC, "segs.flat(c_grads), g_ref, delta", "g_ref, g_ref, delta",
@@ -362,6 +366,11 @@ CONFORMANCE_MUTANTS = (
       "the harness's batch order is not the one both pipelines draw"),
     M("weights-not-torch-init", "conformance/weights.py", "bound = 1.0 / np.sqrt(fan_in)", "bound = 1.0 / fan_in",
       "initial weights drawn from a narrower range than torch's nn.Linear default"),
+    M("dp-sampler-padding-removed", "conformance/distributed/sharding.py",
+      "padded = np.concatenate([order, np.tile(order, reps)[:padding]]) if padding else order", "padded = order",
+      "the sampler rule drops DistributedSampler's padding: an uneven set gives the last ranks a row less"),
+    M("dp-epoch-seed-ignored", "conformance/distributed/sharding.py", "np.random.default_rng([seed, epoch])",
+      "np.random.default_rng(seed)", "every epoch shuffles the rows in the same order (set_epoch ignored)"),
 )
 
 _PC, _PM, _PE, _PV, _PS, _PL = ("conformance/pair/capture.py", "conformance/pair/mapping.py", "conformance/pair/engine.py",

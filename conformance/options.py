@@ -82,6 +82,10 @@ def check(args) -> None:
                         ("--patience", args.patience), ("--every", args.every)):
         _at_least(flag, value, 1)
     _at_least("--plateau", args.plateau, 0)
+    _at_least("--ranks", getattr(args, "ranks", None), 1)
+    for flag, value in (("--backend", args.backend), ("--shard", args.shard)):
+        if value is not None and getattr(args, "ranks", None) is None:
+            raise UsageError(f"{flag} needs --ranks (it sets up the data-parallel run)")
     _at_least("--seed", args.seed, 0)
     for flag, value in (("--val-fraction", args.val_fraction), ("--test-fraction", args.test_fraction)):
         if not (0.0 <= value < 1.0):  # NaN fails too

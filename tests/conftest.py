@@ -2,7 +2,7 @@
 one way a test judges a comparison (``conformance.compare`` under the tolerance table, with the
 command that reproduces the test). Hypothesis profiles: "dev" by default, "ci" (derandomized)
 when the environment sets ``CI``, "thorough" (300 examples a test) for a long hunt;
-``HYPOTHESIS_PROFILE`` picks one by name. Tests marked ``slow`` (millions of rows) are left out
+``HYPOTHESIS_PROFILE`` picks one by name. Tests marked ``slow`` (millions of rows) or ``distributed`` (process groups) are left out
 unless ``-m`` names them: ``python -m pytest -m slow`` runs them alone, ``-m "slow or not slow"``
 everything.
 """
@@ -28,9 +28,9 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.enviro
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Deselect ``slow`` and ``hf`` tests (the transformers/mlx-lm pairs, the [hf] extra) unless the
-    ``-m`` expression mentions them."""
-    for marker in ("slow", "hf"):
+    """Deselect ``slow``, ``hf`` (the transformers/mlx-lm pairs, the [hf] extra) and ``distributed``
+    (process groups) tests unless the ``-m`` expression mentions them."""
+    for marker in ("slow", "hf", "distributed"):
         if marker in (config.getoption("markexpr") or ""):
             continue
         left = [item for item in items if item.get_closest_marker(marker)]

@@ -85,7 +85,8 @@ OPTIONS = {  # option -> (argv, the RunConfig fields it sets, or "dataset.<attr>
     "--split": (["--synthetic", "30", "--split", "sklearn"], {"split": "sklearn", "dataset.n_samples": 30}),
 }
 # Options that choose the data or what is written: tests/test_cli.py runs them end to end.
-ELSEWHERE = {"--data", "--target", "--features", "--table", "--json", "--plot", "--every", "--help"}
+ELSEWHERE = {"--data", "--target", "--features", "--table", "--json", "--plot", "--every", "--help",
+             "--ranks", "--backend", "--shard"}  # the last three set GroupConfig: tests/test_data_parallel.py
 
 
 def _config_of(monkeypatch, argv: list[str]):

@@ -424,7 +424,8 @@ def test_main_help_lists_pair(capsys):
 
     with pytest.raises(SystemExit) as e:
         main(["--help"])
-    assert e.value.code == 0 and "python -m conformance pair SPEC" in capsys.readouterr().out
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps the epilog where it fits
+    assert e.value.code == 0 and "python -m conformance pair SPEC" in out
 
 
 # --- the pytest fixture ------------------------------------------------------------------------

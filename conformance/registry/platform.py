@@ -194,21 +194,6 @@ ENTRIES = (
         ),
     ),
     entry(
-        "all-sum-not-average", section="distributed", seed_defect=False, kind="silent",
-        title="`mx.distributed.all_sum` sums the gradients; torch's DDP averages them",
-        mlx=("`mx.distributed.all_sum(g)` returns the sum over the processes; `nn.average_gradients(grads)` "
-             "divides it by the group's size."),
-        torch="`DistributedDataParallel` all-reduces and averages, so each process steps with the full batch's mean gradient.",
-        naive_failure=(
-            "Two processes, two rows of the document's data each: the gradients combined with `all_sum` are "
-            "{sum_ratio:.3g} times the full batch's (what DDP gives): the learning rate is multiplied by the number "
-            "of processes."),
-        fix="`grads = nn.average_gradients(grads)` (or divide `all_sum` by `mx.distributed.init().size()`).",
-        reference=("mlx.nn.average_gradients", "mlx.core.distributed.all_sum"),
-        measured=(Measurement("sum_ratio", 2, "mean over SimpleNN's parameters of |all_sum gradient| / |full-batch "
-                              "gradient|, 2 processes on the ring backend (mlx.launch -n 2)", rel=1e-4),),
-    ),
-    entry(
         "api-names", section="devices", seed_defect=False, kind="error",
         title="Where MLX and PyTorch differ in name or argument",
         mlx="See the table of API names below: every row is checked against the installed MLX and torch.",
