@@ -2,7 +2,10 @@
 (docs/ARCHITECTURES.md, "Findings"), each proven: the pair differs at the named layer, or the
 checkpoint path fails as the entry says, and the same pair with the one flag changed conforms.
 Also the checkpoint path itself: a transformers checkpoint loaded by mlx-lm's own loader conforms to
-transformers' loading of the same folder. Needs the ``[hf]`` extra; marked ``hf``."""
+transformers' loading of the same folder. Needs the ``[hf]`` extra; marked ``hf``. The registry's entries
+``hf-*`` (docs/PORTING.md, conformance/registry/hf.py) reproduce each finding in plain torch and MLX
+(tests/pitfalls/test_hf.py) so that the guide's proofs run without the extra; ``test_config_fixture_is_current``
+keeps the config dictionaries those proofs read current."""
 
 from __future__ import annotations
 
@@ -92,3 +95,14 @@ def test_checkpoint_path_conforms(tmp_path, arch):
     report = pair.check(*checkpoint.load(tmp_path), zoo.tokens(), loss="causal_lm", optimizer=ADAMW, steps=3,
                         ensemble=0)
     report.assert_conforms()
+
+
+def test_config_fixture_is_current(tmp_path):
+    """tests/pitfalls/data/hf_configs.json, read by the registry's plain proofs (tests/pitfalls/test_hf.py),
+    is what transformers writes now for the tiny GPT-2, GPT-NeoX and Qwen2."""
+    from pathlib import Path
+
+    fixture = json.loads((Path(__file__).parent / "pitfalls" / "data" / "hf_configs.json").read_text())
+    for arch in ("gpt2", "gpt_neox", "qwen2"):
+        checkpoint.save(arch, tmp_path / arch)
+        assert json.loads((tmp_path / arch / "config.json").read_text()) == fixture[arch], arch

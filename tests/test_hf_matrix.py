@@ -42,3 +42,14 @@ def test_matrix_row_is_current(arch):
     got = [r["forward"], r["training"], r["first"] or "-", r["checkpoint"], r["guide"] or "-"]
     assert got == _documented()[arch], f"{arch}: now {got}, documented {_documented()[arch]}: rerun python -m " \
                                        "conformance.pair.hf.matrix"
+
+
+def test_guide_links_every_finding_of_a_row():
+    """A row whose forward differs for one reason and whose checkpoint path for another links both."""
+    assert matrix.findings("2 layers / model.layers.0.mlp.c_proj output",
+                           "model.layers.0.self_attn.rope: rope frequencies differ: ...") == \
+        "[exact-gelu](#exact-gelu), [rope-parameters](#rope-parameters)"
+    assert matrix.findings("2 layers / gpt_neox.layers.0.mlp.dense_4h_to_h output",
+                           "mlx-lm's load_model fails: TypeError: ... 'rotary_emb_base' and 'rotary_pct'") == \
+        "[tanh-gelu](#tanh-gelu), [gpt2-n_ctx](#gpt2-n_ctx)"
+    assert matrix.findings("", "conforms") == ""

@@ -35,6 +35,7 @@ from . import validate
 from .capture import compare_layers
 from .errors import PairError
 from .hf import adapter as hf_adapter
+from .hf import lora as hf_lora
 from .layouts import NotInvertible
 from .losses import Loss, resolve
 from .mapping import Mapping, MappingError
@@ -114,6 +115,7 @@ def check(mlx_model, torch_model, batches, loss: str | Loss = "cross_entropy", o
         raise PairError(f"optimizer: your MLX optimizer cannot be copied ({e}); pass pair.Adam/AdamW/SGD") from None
     with _restored(mlx_model):
         try:
+            torch_model = hf_lora.unwrap(torch_model)  # a peft PeftModel: its transformers model, LoRA in place
             if hf_adapter.is_transformers(torch_model):  # transformers' names, norms, rope, tie (conformance.pair.hf)
                 names, rules = hf_adapter.adapt(torch_model, mlx_model, names, rules)
             mapping = Mapping.build(torch_model, mlx_model, names, rules)

@@ -2,7 +2,7 @@
 defect of the seed document's code, as data.
 
 The entries live in one module per theme (``data_model``, ``loss``, ``optimizer``, ``loop``,
-``platform``, ``distributed``, ``layers``, ``sequences``) and are gathered here in the guide's order; ``entry`` defines what an
+``platform``, ``distributed``, ``layers``, ``sequences``, ``hf``) and are gathered here in the guide's order; ``entry`` defines what an
 entry is. ``tests/test_registry.py`` walks this registry: every entry must name a collected test
 in ``tests/pitfalls/test_<section>.py`` (called ``test_<id with underscores>``) that is not
 skipped on the CPU unless the entry needs a GPU, every seed line it quotes must still be in the
@@ -28,13 +28,13 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from . import data_model, distributed, layers, loop, loss, optimizer, platform, sequences
+from . import data_model, distributed, hf, layers, loop, loss, optimizer, platform, sequences
 from .api import API_NAMES, ApiName
 from .entry import (DEVICES, KINDS, MEASURED_WITH, SECTIONS, TEST_DIR, TIMING_SPREAD, Entry, Measurement,
                     Section)
 
-_ALL = (data_model.ENTRIES + loss.ENTRIES + optimizer.ENTRIES + loop.ENTRIES + platform.ENTRIES + distributed.ENTRIES + layers.ENTRIES
-        + sequences.ENTRIES)
+_ALL = (data_model.ENTRIES + loss.ENTRIES + optimizer.ENTRIES + loop.ENTRIES + platform.ENTRIES + distributed.ENTRIES
+        + layers.ENTRIES + sequences.ENTRIES + hf.ENTRIES)
 ENTRIES: tuple[Entry, ...] = tuple(e for s in SECTIONS for e in _ALL if e.section == s)
 
 __all__ = ["API_NAMES", "ApiName", "DEVICES", "ENTRIES", "KINDS", "MEASURED_WITH", "SECTIONS", "TEST_DIR",

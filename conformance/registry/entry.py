@@ -73,6 +73,11 @@ SECTIONS: dict[str, Section] = {s.key: s for s in (
     Section("recurrent", "Recurrent layers", "layer", marker="model", intro=(
         "MLX's `nn.RNN`, `nn.GRU` and `nn.LSTM` are batch-first, one layer, one direction, and return every "
         "step's state; their biases are laid out differently from torch's.")),
+    Section("hf", "Hugging Face models: transformers against mlx-lm", "layer", marker="model", intro=(
+        "A transformers model and its mlx-lm port (`conformance.pair.hf`, docs/ARCHITECTURES.md) differ in ways "
+        "no error shows: activations, config keys, embeddings. Found by `pair.check` on the architecture matrix "
+        "(transformers 5.23, mlx-lm 0.32.2); each proof below reproduces the difference in plain torch and MLX, "
+        "and `tests/test_hf_findings.py` (the `hf` marker, the `[hf]` extra) proves it on the real models.")),
 )}
 
 

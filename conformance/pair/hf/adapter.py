@@ -14,7 +14,9 @@ that names the flag and the layer, every setting that makes the pair compute som
 - the tie of the output embedding: transformers' ``lm_head.weight`` *is* the input embedding's
   parameter when tied (found by identity), mlx-lm's tied models have no ``lm_head`` and call
   ``embed_tokens.as_linear``; a tie on one side only is refused;
-- the mixture-of-experts' ``num_experts_per_tok``.
+- the mixture-of-experts' ``num_experts_per_tok``;
+- LoRA adapters (``conformance.pair.hf.lora``): on different projections, or with a different
+  scale, rank, DoRA or bias.
 
 Names: mlx-lm's conventions where they differ from transformers' (``RENAMES``, per
 ``config.model_type``: GPT-2's ``transformer.`` is mlx-lm's ``model.``, Mixtral's ``mlp`` its
@@ -30,6 +32,7 @@ import re
 import numpy as np
 
 from ..mapping import MappingError
+from . import lora
 from . import rules as R
 
 RENAMES: dict[str, list[tuple[str, str]]] = {
@@ -135,6 +138,9 @@ def adapt(torch_model, mlx_model, names: dict | None = None, rules: dict | None 
         raise MappingError(problems[0])
     mlx_paths = dict(mlx_model.named_modules())
     names, rules = dict(names or {}), dict(rules or {})
+    adapters = lora.targets(torch_model, mlx_model, lambda p: names.get(p, rename(p, model_type)))
+    if adapters:
+        raise MappingError(adapters)
     head = torch_model.get_output_embeddings()
     head_path = next((n for n, m in torch_model.named_modules() if head is not None and m is head), None)
     if head_path is not None:
@@ -162,7 +168,9 @@ def adapt(torch_model, mlx_model, names: dict | None = None, rules: dict | None 
             names.setdefault(path, new)
         cls = type(mod).__name__
         own = dict(mod.named_parameters(recurse=False))
-        if cls.endswith("RMSNorm"):
+        if lora.is_peft_lora(mod):  # peft's LoRA layer (its base layer's rule inside)
+            rules.setdefault(path, lora.rule(mod, mlx_paths[names.get(path, new)]))
+        elif cls.endswith("RMSNorm"):
             rules.setdefault(path, R.RMS_NORM)
         elif cls.endswith("TopKRouter") and set(own) == {"weight"}:
             rules.setdefault(path, R.ROUTER)

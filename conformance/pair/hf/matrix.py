@@ -22,7 +22,8 @@ from pathlib import Path
 STEPS = 10
 FINDINGS = {  # first difference -> the finding of docs/ARCHITECTURES.md that explains it
     "mlp.down_proj": "exact-gelu", "mlp.c_proj": "exact-gelu", "mlp.dense_4h_to_h": "tanh-gelu",
-    "rope frequencies differ": "rope-parameters", "n_ctx": "gpt2-n_ctx", "dense_h_to_4h": "neox-intermediate",
+    "rope frequencies differ": "rope-parameters", "n_ctx": "gpt2-n_ctx", "rotary_emb_base": "gpt2-n_ctx",
+    "dense_h_to_4h": "neox-intermediate",
 }
 BEGIN, END = "<!-- matrix:begin -->", "<!-- matrix:end -->"
 
@@ -79,8 +80,15 @@ def _verdict(report) -> tuple[str, str, str]:
                                                                          f" (step {first.step})"))
 
 
-def _finding(text: str) -> str:
-    return next((f"[{v}](#{v})" for k, v in FINDINGS.items() if k in text), "") if text else ""
+def findings(*texts: str) -> str:
+    """Every finding that explains one of ``texts`` (a row's first difference, its checkpoint path),
+    each linked once, in the order the texts and FINDINGS name them."""
+    out: list[str] = []
+    for text in texts:
+        for key, anchor in FINDINGS.items():
+            if text and key in text and anchor not in out:
+                out.append(anchor)
+    return ", ".join(f"[{a}](#{a})" for a in out)
 
 
 def run_one(arch: str) -> dict:
@@ -106,7 +114,7 @@ def run_one(arch: str) -> dict:
         except Exception as e:  # mlx-lm's loader refuses the checkpoint: a finding, recorded as it says
             ck_text = f"mlx-lm's load_model fails: {type(e).__name__}: {str(e).splitlines()[0][:120]}"
     return dict(arch=arch, forward=forward, training=training, first=first, checkpoint=ck_text,
-                guide=_finding(first) or _finding(ck_text), cost=cost, plain=plain)
+                guide=findings(first, ck_text), cost=cost, plain=plain)
 
 
 def table(rows: list[dict], versions: str) -> str:
