@@ -52,7 +52,7 @@ class TorchGPT(tnn.Module):
         self.head = tnn.Linear(e, vocab)
 
     def forward(self, idx):
-        h = self.wte(idx) + self.wpe(torch.arange(idx.shape[1]))
+        h = self.wte(idx) + self.wpe(torch.arange(idx.shape[1], device=idx.device))
         h = h + self.proj(self.act(self.fc(self.ln(h))))
         return self.head(h)
 

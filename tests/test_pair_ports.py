@@ -42,7 +42,8 @@ def test_the_residual_bn_example_conforms_with_running_statistics_judged(device)
     import examples.bn as ex
 
     spec = ex.port()
-    report = _check(device, spec.pop("mlx_model"), spec.pop("torch_model"), spec.pop("batches"), steps=3, ensemble=2, **spec)
+    # the default six perturbed runs: with two, TF32's free run on an H100 exceeded their spread
+    report = _check(device, spec.pop("mlx_model"), spec.pop("torch_model"), spec.pop("batches"), steps=3, **spec)
     report.assert_conforms()
     stats = {c.path for c in report.checks if c.path.startswith("5 local / running statistics")}
     assert "5 local / running statistics / block.bn1.running_var" in stats and len(stats) == 6, stats
@@ -70,7 +71,9 @@ def test_a_running_variance_with_the_wrong_estimator_is_named_at_step_1(device):
     forward pass agrees (both normalize with the biased one), so only the judged running
     statistics catch it."""
     torch.manual_seed(0)
-    report = _check(device, pm.BN(1, bn_class=pm.BiasedRunningVar), pm.TorchBN(1), pm.bn_batches(1), **QUICK)
+    # 4 samples and momentum 0.5: the two estimators differ by 1/6 of the batch variance, past TF32's noise
+    report = _check(device, pm.BN(1, bn_class=pm.BiasedRunningVar, momentum=0.5), pm.TorchBN(1, momentum=0.5),
+                    pm.bn_batches(1, n=4), **QUICK)
     first = report.first_failure()
     assert not report.passed and first.path == "5 local / running statistics / bn.running_var" and first.step == 1, \
         report.summary()
@@ -84,12 +87,14 @@ def test_a_batchnorm_flag_difference_is_refused_by_name(flag, value, named):
     assert report.status == "not-comparable" and f"bn (BatchNorm1d): {named}" in report.summary(), report.summary()
 
 
-def test_an_activation_with_another_approximation_is_the_first_layer_named(device):
+def test_an_activation_with_another_approximation_is_the_first_layer_named(conf):
     """torch's GELU(approximate='tanh') against MLX's exact GELU: the parameterless layer is
-    compared, so the report names ``act``, not the Linear after it, and says its input agreed."""
+    compared, so the report names ``act``, not the Linear after it, and says its input agreed. In
+    TF32 the two GELUs (up to 3e-4 apart) lie within the measured rounding of a TF32 layer, so there
+    torch's activation is SiLU, which differs from GELU by up to 0.2."""
     m, t = pm.mlp_pair(act=nn.GELU())
-    t.act = tnn.GELU(approximate="tanh")
-    report = _check(device, m, t, pm.blobs(), **QUICK)
+    t.act = tnn.GELU(approximate="tanh") if conf.mode == "ieee" else tnn.SiLU()
+    report = _check(conf.device, m, t, pm.blobs(), **QUICK)
     assert report.first_layer == "act", report.summary()
     note = next(c for c in report.checks if c.path == "2 layers / act output").note
     assert "its input agrees with torch's" in note, note

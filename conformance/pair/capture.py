@@ -36,9 +36,10 @@ from .select import first_tensor
 
 def _torch_np(t) -> np.ndarray | None:
     t = first_tensor(t)
-    if t is None or not t.is_floating_point():
-        return None if t is None else t.detach().cpu().numpy().astype(np.float64)
-    return t.detach().cpu().double().numpy()
+    if t is None:
+        return None
+    return np.array(t.detach().cpu().numpy(), dtype=np.float64, copy=True)  # a copy: .double() of a float64
+    # tensor is the tensor itself, which an in-place layer (ReLU(inplace=True)) rewrites afterwards
 
 
 def _mlx_np(a) -> np.ndarray | None:
