@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..tolerances import MEASURED, step_rounding
+from .parts import part
 
 
 @dataclass
@@ -80,7 +81,7 @@ class MeasuredRounding:
         (``conformance.pair.ties``), kept for the other side's call."""
         import torch
 
-        from .ties import Ties, tie_masks
+        from .ties import Ties
 
         key = (id(weights), id(X), mode)
         if self._exact is None or self._exact[0] != key:
@@ -88,27 +89,40 @@ class MeasuredRounding:
             rel = 4 * (r.u + r.operand)
             Xw, yw = X.to(self.wide_device), y.to(self.wide_device)
             record = Ties()
-            loss, exact = self._run(self.exact_model, weights, Xw, yw, torch.float64, record)
+            with part("float64 anchor"):
+                loss, exact = self._run(self.exact_model, weights, Xw, yw, torch.float64, record)
             exact_buffers = getattr(self, "last_buffers", None) if self.buffer_names else None
             ties_allow, count = {n: np.zeros_like(v) for n, v in exact.items()}, 0
-            if record.inputs:  # the model has ReLUs: find the ties and what flipping them moves
-                params = {n for n, _ in self.work.named_parameters()}
-                reruns = []
-                for _ in range(2):
-                    moved = {n: (np.asarray(v, np.float64) * (1 + rel * self.rng.choice([-1.0, 1.0], size=np.shape(v)))
-                                 ).astype(np.float32) if n in params else v for n, v in weights.items()}
-                    rec = Ties()
-                    self._run(self.work, moved, X, y, torch.float32, rec)
-                    reruns.append(rec.inputs)
-                masks = tie_masks(record.inputs, reruns, MEASURED.margin, rel)
-                count = int(sum(int(m.sum()) for m in masks))
-                if count:
-                    for on in (True, False):
-                        _, forced = self._run(self.exact_model, weights, Xw, yw, torch.float64, Ties(masks, on))
-                        for n in ties_allow:
-                            ties_allow[n] += np.abs(forced[n] - exact[n])
+            with part("tie arbitration"):
+                count = self._ties(record, weights, X, y, Xw, yw, exact, ties_allow, rel)
             self._exact = (key, loss, exact, ties_allow, count, exact_buffers)
         return self._exact[1:]
+
+    def _ties(self, record, weights, X, y, Xw, yw, exact, ties_allow, rel) -> int:
+        """Adds to ``ties_allow`` what flipping the step's ReLU ties moves each gradient by; returns their count."""
+        import torch
+
+        from .ties import Ties, tie_masks
+
+        if not record.inputs:  # no ReLU: nothing to arbitrate
+            return 0
+        # the model has ReLUs: find the ties and what flipping them moves
+        params = {n for n, _ in self.work.named_parameters()}
+        reruns = []
+        for _ in range(2):
+            moved = {n: (np.asarray(v, np.float64) * (1 + rel * self.rng.choice([-1.0, 1.0], size=np.shape(v)))
+                         ).astype(np.float32) if n in params else v for n, v in weights.items()}
+            rec = Ties()
+            self._run(self.work, moved, X, y, torch.float32, rec)
+            reruns.append(rec.inputs)
+        masks = tie_masks(record.inputs, reruns, MEASURED.margin, rel)
+        count = int(sum(int(m.sum()) for m in masks))
+        if count:
+            for on in (True, False):
+                _, forced = self._run(self.exact_model, weights, Xw, yw, torch.float64, Ties(masks, on))
+                for n in ties_allow:
+                    ties_allow[n] += np.abs(forced[n] - exact[n])
+        return count
 
     def bounds(self, weights: dict, X, y, mode: str, side: str | None = None) -> MeasuredBounds:
         import torch
@@ -118,33 +132,34 @@ class MeasuredRounding:
         exact_loss, exact, ties, ambiguous, exact_buf = self._exact_at(weights, X, y, mode)
         params = {n for n, _ in self.work.named_parameters()}
         candidate = self.candidate is not None and side == self.names[0]
-        if candidate:  # the candidate's own spread around its unperturbed result
-            Xn, yn = X.detach().cpu().numpy(), y.detach().cpu().numpy()
-            centre_loss, centre = self.candidate.gradients(weights, *self.candidate.arrays(Xn, yn))
-            centre_buf = self._candidate_buffers()
-        dev = {n: np.zeros_like(v) for n, v in exact.items()}
-        dev_buf = {n: np.zeros_like(v) for n, v in (exact_buf or {}).items()}
-        dev_loss = 0.0
-        for j in range(MEASURED.reruns):
-            moved = {n: (np.asarray(v, np.float64) * (1 + rel * self.rng.choice([-1.0, 1.0], size=np.shape(v)))
-                         ).astype(np.float32) if n in params else v for n, v in weights.items()}
-            perm = self.rng.permutation(X.shape[0]) if self.permute and j % 2 == 1 and X.shape[0] > 1 else None
-            if candidate:
-                Xj, yj = (Xn, yn) if perm is None else (Xn[perm], yn[perm])
-                loss, grads = self.candidate.gradients(moved, *self.candidate.arrays(Xj, yj))
-                base_loss, base = centre_loss, centre
-                buf, base_buf = self._candidate_buffers(), centre_buf
-            else:
-                Xj, yj = (X, y) if perm is None else (X[torch.as_tensor(perm, device=X.device)],
-                                                      y[torch.as_tensor(perm, device=X.device)])
-                loss, grads = self._run(self.work, moved, Xj, yj, torch.float32)
-                base_loss, base = exact_loss, exact
-                buf, base_buf = getattr(self, "last_buffers", None), exact_buf
-            dev_loss = max(dev_loss, abs(loss - base_loss))
-            for n in dev_buf:
-                dev_buf[n] = np.maximum(dev_buf[n], np.abs(buf[n] - base_buf[n]))
-            for n in dev:
-                dev[n] = np.maximum(dev[n], np.abs(np.asarray(grads[n], np.float64) - base[n]))
+        with part("measured rounding (MLX's reruns)" if candidate else "measured rounding (torch's reruns)"):
+            if candidate:  # the candidate's own spread around its unperturbed result
+                Xn, yn = X.detach().cpu().numpy(), y.detach().cpu().numpy()
+                centre_loss, centre = self.candidate.gradients(weights, *self.candidate.arrays(Xn, yn))
+                centre_buf = self._candidate_buffers()
+            dev = {n: np.zeros_like(v) for n, v in exact.items()}
+            dev_buf = {n: np.zeros_like(v) for n, v in (exact_buf or {}).items()}
+            dev_loss = 0.0
+            for j in range(MEASURED.reruns):
+                moved = {n: (np.asarray(v, np.float64) * (1 + rel * self.rng.choice([-1.0, 1.0], size=np.shape(v)))
+                             ).astype(np.float32) if n in params else v for n, v in weights.items()}
+                perm = self.rng.permutation(X.shape[0]) if self.permute and j % 2 == 1 and X.shape[0] > 1 else None
+                if candidate:
+                    Xj, yj = (Xn, yn) if perm is None else (Xn[perm], yn[perm])
+                    loss, grads = self.candidate.gradients(moved, *self.candidate.arrays(Xj, yj))
+                    base_loss, base = centre_loss, centre
+                    buf, base_buf = self._candidate_buffers(), centre_buf
+                else:
+                    Xj, yj = (X, y) if perm is None else (X[torch.as_tensor(perm, device=X.device)],
+                                                          y[torch.as_tensor(perm, device=X.device)])
+                    loss, grads = self._run(self.work, moved, Xj, yj, torch.float32)
+                    base_loss, base = exact_loss, exact
+                    buf, base_buf = getattr(self, "last_buffers", None), exact_buf
+                dev_loss = max(dev_loss, abs(loss - base_loss))
+                for n in dev_buf:
+                    dev_buf[n] = np.maximum(dev_buf[n], np.abs(buf[n] - base_buf[n]))
+                for n in dev:
+                    dev[n] = np.maximum(dev[n], np.abs(np.asarray(grads[n], np.float64) - base[n]))
         m, floor = MEASURED.margin, MEASURED.floor * r.u
         grads = {n: m * dev[n] + floor * np.abs(exact[n]) + ties[n] + 16 * r.eta for n in dev}
         buffers = {n: m * dev_buf[n] + floor * np.abs(exact_buf[n]) + 16 * r.eta for n in dev_buf} if exact_buf else None
