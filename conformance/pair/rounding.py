@@ -53,6 +53,7 @@ class MeasuredRounding:
         self.work = copy.deepcopy(torch_model).to(self.device)
         self.wide_device = wide_device
         self.rng = np.random.default_rng(seed)
+        self.batched = None  # whether the candidate's reruns run as one batched call (None: not yet tried)
 
     def _run(self, model, weights: dict, X, y, dtype, mode=None):
         import torch
@@ -133,28 +134,28 @@ class MeasuredRounding:
         params = {n for n, _ in self.work.named_parameters()}
         candidate = self.candidate is not None and side == self.names[0]
         with part("measured rounding (MLX's reruns)" if candidate else "measured rounding (torch's reruns)"):
-            if candidate:  # the candidate's own spread around its unperturbed result
-                Xn, yn = X.detach().cpu().numpy(), y.detach().cpu().numpy()
-                centre_loss, centre = self.candidate.gradients(weights, *self.candidate.arrays(Xn, yn))
-                centre_buf = self._candidate_buffers()
-            dev = {n: np.zeros_like(v) for n, v in exact.items()}
-            dev_buf = {n: np.zeros_like(v) for n, v in (exact_buf or {}).items()}
-            dev_loss = 0.0
+            runs = []  # each rerun's weights and batch order, drawn in the same order for either side
             for j in range(MEASURED.reruns):
                 moved = {n: (np.asarray(v, np.float64) * (1 + rel * self.rng.choice([-1.0, 1.0], size=np.shape(v)))
                              ).astype(np.float32) if n in params else v for n, v in weights.items()}
                 perm = self.rng.permutation(X.shape[0]) if self.permute and j % 2 == 1 and X.shape[0] > 1 else None
-                if candidate:
-                    Xj, yj = (Xn, yn) if perm is None else (Xn[perm], yn[perm])
-                    loss, grads = self.candidate.gradients(moved, *self.candidate.arrays(Xj, yj))
-                    base_loss, base = centre_loss, centre
-                    buf, base_buf = self._candidate_buffers(), centre_buf
-                else:
+                runs.append((moved, perm))
+            dev = {n: np.zeros_like(v) for n, v in exact.items()}
+            dev_buf = {n: np.zeros_like(v) for n, v in (exact_buf or {}).items()}
+            dev_loss = 0.0
+            if candidate:  # the candidate's own spread around its unperturbed result, the centre first
+                Xn, yn = X.detach().cpu().numpy(), y.detach().cpu().numpy()
+                results = self._candidate_runs([(weights, None)] + runs, Xn, yn)
+                (base_loss, base, base_buf), results = results[0], results[1:]
+            else:
+                results = []
+                for moved, perm in runs:
                     Xj, yj = (X, y) if perm is None else (X[torch.as_tensor(perm, device=X.device)],
                                                           y[torch.as_tensor(perm, device=X.device)])
                     loss, grads = self._run(self.work, moved, Xj, yj, torch.float32)
-                    base_loss, base = exact_loss, exact
-                    buf, base_buf = getattr(self, "last_buffers", None), exact_buf
+                    results.append((loss, grads, getattr(self, "last_buffers", None)))
+                base_loss, base, base_buf = exact_loss, exact, exact_buf
+            for loss, grads, buf in results:
                 dev_loss = max(dev_loss, abs(loss - base_loss))
                 for n in dev_buf:
                     dev_buf[n] = np.maximum(dev_buf[n], np.abs(buf[n] - base_buf[n]))
@@ -165,6 +166,22 @@ class MeasuredRounding:
         buffers = {n: m * dev_buf[n] + floor * np.abs(exact_buf[n]) + 16 * r.eta for n in dev_buf} if exact_buf else None
         return MeasuredBounds(grads, m * dev_loss + floor * abs(exact_loss), exact, exact_loss, ambiguous,
                               buffers=buffers, exact_buffers=exact_buf)
+
+    def _candidate_runs(self, runs: list, Xn: np.ndarray, yn: np.ndarray) -> list:
+        """The candidate's (loss, gradients, running statistics) for each ``(weights, permutation)``:
+        one batched call (``batched.gradients``, every run at once) where the model allows it, else
+        one call each. Either way the same function of the same inputs: the batched call's results
+        are those of the calls one by one (``tests/test_pair_batched.py``)."""
+        from . import batched
+
+        inputs = [(Xn, yn) if perm is None else (Xn[perm], yn[perm]) for _, perm in runs]
+        if self.batched is not False:
+            out = batched.gradients(self.candidate, [w for w, _ in runs], inputs, self.buffer_names)
+            self.batched = out is not None
+            if out is not None:
+                return out
+        return [(*self.candidate.gradients(w, *self.candidate.arrays(Xj, yj)), self._candidate_buffers())
+                for (w, _), (Xj, yj) in zip(runs, inputs)]
 
     def _candidate_buffers(self) -> dict[str, np.ndarray] | None:
         """The running statistics the candidate's last training forward left, under torch's names."""
