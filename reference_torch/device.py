@@ -67,12 +67,11 @@ def use_device(device: str) -> Iterator[None]:
     _check(device)
     if device == "gpu" and not gpu_backend():
         raise RuntimeError("torch has no GPU backend here (neither CUDA nor MPS); use device 'cpu'")
-    previous = torch.get_default_device()
-    torch.set_default_device(gpu_backend() if device == "gpu" else "cpu")
-    try:
+    # a device context, not set_default_device: restoring a default with set_default_device(previous)
+    # leaves a function mode installed for good, and every later torch call (the verdict's reruns,
+    # the ensemble) pays its dispatch; the context pops its mode, leaving torch as it was
+    with torch.device(gpu_backend() if device == "gpu" else "cpu"):
         yield
-    finally:
-        torch.set_default_device(previous)
 
 
 def synchronize(device: str) -> None:

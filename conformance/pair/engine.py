@@ -39,6 +39,7 @@ from .hf import lora as hf_lora
 from .layouts import NotInvertible
 from .losses import Loss, resolve
 from .mapping import Mapping, MappingError
+from .parts import part
 from .rounding import MeasuredRounding
 from .sides import MLXPort, TorchReference
 from .verdict import PairReport
@@ -168,7 +169,8 @@ def _lockstep(mlx_model, torch_model, batches, loss, spec, mlx_optimizer, steps,
     ledger.judge("0 transfer / weights torch -> mlx -> torch", "exchange", seg, seg.flat(back), seg.flat(w0),
                  np.zeros(sum(int(np.prod(s)) for s in seg.shapes)), None, "copies: identical")
     tell("the layers on the first batch")
-    report.first_layer = compare_layers(ledger, initial, port, batches[0][0], w0, judged, None)
+    with part("layer capture"):
+        report.first_layer = compare_layers(ledger, initial, port, batches[0][0], w0, judged, None)
     checker = LocalChecker(port, None, None, ledger, modes, device, ("mlx", "torch"), detail_every=1,
                            rounding=MeasuredRounding(initial, loss.torch, tdev, candidate=port, buffers=mapping.buffers),
                            optimizer=spec)
@@ -179,19 +181,23 @@ def _lockstep(mlx_model, torch_model, batches, loss, spec, mlx_optimizer, steps,
             X, y = batches[(k - 1) % len(batches)]
             before = (ref.weights(), ref.state())
             lr = ref.lr
-            value, grads = ref.step(X, y)
+            with part("reference steps (torch's training)"):
+                value, grads = ref.step(X, y)
             ref_losses.append(value)
             if not np.isfinite(value):
                 raise NonFinite("torch", k, "the training loss", value)
-            ok = checker.check_step(k, before, lr, None, value, grads, (ref.weights(), ref.state()), batch=(X, y))
+            with part("local checks"):
+                ok = checker.check_step(k, before, lr, None, value, grads, (ref.weights(), ref.state()), batch=(X, y))
             if not ok and report.failing_layer is None:
-                report.failing_layer = (k, compare_layers(ledger, initial, port, X, before[0], judged, k))
+                with part("layer capture"):
+                    report.failing_layer = (k, compare_layers(ledger, initial, port, X, before[0], judged, k))
     except NonFinite as e:
         report.non_finite.append(e)
         return report
     report.losses = {"torch": ref_losses}
-    _free_run(report, port, initial, loss, spec, batches, steps, w0, judged, tdev, ensemble,
-              np.asarray(checker.loss_bounds), ref, tell)
+    with part("free run (MLX's own run; judging)"):
+        _free_run(report, port, initial, loss, spec, batches, steps, w0, judged, tdev, ensemble,
+                  np.asarray(checker.loss_bounds), ref, tell)
     return report
 
 
@@ -216,16 +222,17 @@ def _free_run(report: PairReport, port: MLXPort, initial, loss: Loss, optimizer:
     specs = [(lr, {**w0, **{n: w[n] for n in params}})  # buffers (running statistics) are not moved
              for _, w, lr in member_specs(w0, optimizer.lr, mode, count)]
     members = []
-    for i, (lr, w) in enumerate(specs):
-        tell(f"perturbed torch run {i + 1} of {len(specs)}")
-        model = copy.deepcopy(initial)
-        member = TorchReference(model, loss.torch, _with_lr(optimizer, lr), report.mapping, tdev)
-        member.load(w)
-        series = []
-        for k in range(steps):
-            X, y = batches[k % len(batches)]
-            series.append(member.step(X, y)[0])
-        members.append((series, member.weights()))
+    with part("ensemble (perturbed torch runs)"):
+        for i, (lr, w) in enumerate(specs):
+            tell(f"perturbed torch run {i + 1} of {len(specs)}")
+            model = copy.deepcopy(initial)
+            member = TorchReference(model, loss.torch, _with_lr(optimizer, lr), report.mapping, tdev)
+            member.load(w)
+            series = []
+            for k in range(steps):
+                X, y = batches[k % len(batches)]
+                series.append(member.step(X, y)[0])
+            members.append((series, member.weights()))
     names = ("mlx", "torch")
     spread, _, floor = judge_series(report.ledger, "8 free-running / training loss per step", "loss", mine,
                                     report.losses["torch"], [m[0] for m in members], loss_floor, 2, names)
