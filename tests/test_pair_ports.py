@@ -6,6 +6,8 @@ the port's own MLX optimizer, functional dropout, and the user's models left as 
 
 from __future__ import annotations
 
+import copy
+
 import mlx.core as mx
 import mlx.nn as nn
 import mlx.optimizers as optim
@@ -36,6 +38,23 @@ def test_in_place_residuals_and_position_embeddings_conform(device):
     report.assert_conforms()
     layers = {c.path for c in report.checks if c.path.startswith("2 layers")}
     assert {"2 layers / wte output", "2 layers / wpe output", "2 layers / act output"} <= layers, layers
+
+
+def test_an_in_place_torch_activation_conforms(device):
+    """``nn.ReLU(inplace=True)`` rewrites the Linear's output after its hook ran: the capture holds
+    copies on both of torch's runs (float32 and the float64 anchor), so fc1 agrees."""
+    m, t = pm.mlp_pair()
+    t.act = tnn.ReLU(inplace=True)
+    report = _check(device, m, t, pm.blobs(), **QUICK)
+    report.assert_conforms()
+    # the float64 anchor's record of fc1 keeps its negative values (a view would hold ReLU's zeros,
+    # and the layer's measured budget would grow to |value| there)
+    from conformance.pair.capture import torch_values
+    from conformance.pair.mapping import Mapping
+
+    wide = copy.deepcopy(t).double()
+    _, record = torch_values(wide, Mapping.build(wide, m), torch.as_tensor(pm.blobs()[0]).double())
+    assert (record["fc1"][1] < 0).any() and (record["act"][1] >= 0).all()
 
 
 def test_the_residual_bn_example_conforms_with_running_statistics_judged(device):

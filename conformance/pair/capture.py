@@ -38,8 +38,8 @@ def _torch_np(t) -> np.ndarray | None:
     t = first_tensor(t)
     if t is None:
         return None
-    return np.array(t.detach().cpu().numpy(), dtype=np.float64, copy=True)  # a copy: .double() of a float64
-    # tensor is the tensor itself, which an in-place layer (ReLU(inplace=True)) rewrites afterwards
+    # a copy: .double() of a float64 tensor is the tensor itself, which an in-place layer rewrites afterwards
+    return np.array(t.detach().cpu().numpy(), dtype=np.float64, copy=True)
 
 
 def _mlx_np(a) -> np.ndarray | None:
