@@ -46,31 +46,10 @@ def overrides(arch: str, size: str) -> dict:
 
 
 def plain(mlx_model, torch_model, tokens, steps: int) -> float:
-    """Seconds for ``steps`` of AdamW on each side alone, added."""
-    import mlx.core as mx
-    import mlx.nn as nn
-    import mlx.optimizers as optim
-    import torch
+    """Seconds for ``steps`` of AdamW on each side alone, added (the matrix's own measurement)."""
+    from conformance.pair.hf.matrix import plain_training
 
-    from conformance.pair.hf import causal_lm
-
-    loss = causal_lm()
-    t = copy.deepcopy(torch_model).train()
-    opt = torch.optim.AdamW([p for p in t.parameters() if p.requires_grad], lr=LR, weight_decay=WD)
-    X = torch.as_tensor(tokens)
-    start = time.perf_counter()
-    for _ in range(steps):
-        opt.zero_grad()
-        loss.torch(t, X, X).backward()
-        opt.step()
-    Xm = mx.array(tokens)
-    mopt = optim.AdamW(LR, weight_decay=WD)
-    grad = nn.value_and_grad(mlx_model, loss.mlx)
-    for _ in range(steps):
-        value, g = grad(mlx_model, Xm, Xm)
-        mopt.update(mlx_model, g)
-        mx.eval(value, mlx_model.parameters(), mopt.state)
-    return time.perf_counter() - start
+    return plain_training(mlx_model, torch_model, tokens, steps, LR, WD)
 
 
 def build(arch: str, size: str, lora: bool):

@@ -38,8 +38,9 @@ def _versions() -> str:
            f"{transformers.__version__}"
 
 
-def _plain_training(mlx_model, torch_model, tokens) -> float:
-    """Seconds for STEPS of AdamW on each side alone (no checks), added."""
+def plain_training(mlx_model, torch_model, tokens, steps: int = STEPS, lr: float = 1e-3, wd: float = 0.01) -> float:
+    """Seconds for ``steps`` of AdamW on each side alone (no checks; torch's trainable parameters
+    only, as MLX's optimizer updates only its trainable ones), added."""
     import copy
 
     import mlx.core as mx
@@ -51,17 +52,17 @@ def _plain_training(mlx_model, torch_model, tokens) -> float:
 
     loss = causal_lm()
     t = copy.deepcopy(torch_model).train()
-    opt = torch.optim.AdamW(t.parameters(), lr=1e-3, weight_decay=0.01)
+    opt = torch.optim.AdamW([p for p in t.parameters() if p.requires_grad], lr=lr, weight_decay=wd)
     X = torch.as_tensor(tokens)
     start = time.perf_counter()
-    for _ in range(STEPS):
+    for _ in range(steps):
         opt.zero_grad()
         loss.torch(t, X, X).backward()
         opt.step()
     Xm = mx.array(tokens)
-    mopt = optim.AdamW(1e-3, weight_decay=0.01)
+    mopt = optim.AdamW(lr, weight_decay=wd)
     grad = nn.value_and_grad(mlx_model, loss.mlx)
-    for _ in range(STEPS):
+    for _ in range(steps):
         value, g = grad(mlx_model, Xm, Xm)
         mopt.update(mlx_model, g)
         mx.eval(value, mlx_model.parameters(), mopt.state)
@@ -102,7 +103,7 @@ def run_one(arch: str) -> dict:
     report = pair.check(mlx_model, torch_model, tokens, loss="causal_lm", optimizer=pair.AdamW(1e-3, weight_decay=0.01),
                         steps=STEPS, ensemble=6)
     cost = time.perf_counter() - start
-    plain = _plain_training(*zoo.build(arch), tokens)
+    plain = plain_training(*zoo.build(arch), tokens)
     forward, training, first = _verdict(report)
     with tempfile.TemporaryDirectory() as folder:
         checkpoint.save(arch, Path(folder))
