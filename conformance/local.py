@@ -187,22 +187,16 @@ class LocalChecker:
         keys = ("",) + opt.suffixes
         p_seg = self._segments(ref_grads, keys)
         t0 = int(np.asarray(s0["step"]))
-        before = {s: segs.flat({n: s0[n + s] for n in segs.names}) for s in opt.suffixes}
-        p0 = segs.flat(w0)
-        state_of = lambda w, s: np.concatenate([segs.flat(w)] + [segs.flat({n: s[n + x] for n in segs.names})  # noqa: E731
-                                                                 for x in opt.suffixes])
-        ref_after = state_of(w1, s1)
+        ref_after = self.state_vector(segs, w1, s1)
 
         def interval(g_lo, g_hi):
-            iv = opt.interval(p0, before, t0, lr, g_lo, g_hi, self.rounding)
-            return (np.concatenate([iv[k].lo for k in ("param",) + opt.suffixes]),
-                    np.concatenate([iv[k].hi for k in ("param",) + opt.suffixes]))
+            return self.reach(segs, (w0, s0), lr, g_lo, g_hi)
 
         # the candidate's own training step: the check that decides
         lo, hi = interval(g_ref - delta, g_ref + delta)
         cand.load(w0, s0, lr)
         c_loss, cw, cs = cand.step(Xc, yc)
-        c_after = state_of(cw, cs)
+        c_after = self.state_vector(segs, cw, cs)
         ok = ledger.judge("5 local / training step", "trajectory", p_seg, c_after, ref_after,
                           toward(c_after, ref_after, lo, hi), k,
                           f"{opt.label}'s reach from gradients within both sides' rounding bounds (conformance.intervals)")
@@ -231,7 +225,7 @@ class LocalChecker:
         if k <= 10 or k % self.detail_every == 0 or not ok:
             cand.load(w0, s0, lr)
             cw, cs = cand.apply(ref_grads)
-            c_after = state_of(cw, cs)
+            c_after = self.state_vector(segs, cw, cs)
             ok &= ledger.judge(f"5 local / {opt.kind}, same gradients", "optimizer_state", p_seg, c_after, ref_after,
                                toward(c_after, ref_after, lo, hi), k,
                                "the update's rounding from identical inputs (conformance.intervals)")
