@@ -21,12 +21,15 @@ from ..optimizers import Adam as AdamSpec, AdamW as AdamWSpec
 from .errors import PairError
 
 #: Bytes a check holds per parameter of the torch model, measured: peak resident memory of a check of
-#: an MLP 64-h-h-10 (3 steps, ensemble 2, /usr/bin/time -f %M) less 250 MB of Python, numpy, MLX and
-#: torch: 590 B at 1.1 M parameters (913 MB), 506 B at 4.3 M (2.45 GB), 481 B at 17 M (8.48 GB). The
-#: copies: the reference, its initial copy, the capture's and the ensemble member's, float64 copies for
-#: the measured rounding and the layers, MLX's model, gradients and moments, and the flat float64
-#: vectors one local step judges. Rounded up from the largest.
-PER_PARAMETER = 640
+#: an MLP 64-h-h-10 (3 steps, ensemble 2; tests/test_memory.py) less the 400 MB ``footprint.BASELINE``.
+#: The copies: the reference, its initial copy, the capture's and the ensemble member's, float64 copies
+#: for the measured rounding and the layers, the reruns' gradients, MLX's model, gradients and moments,
+#: and the flat float64 vectors one local step judges (the optimizer's reach alone adds ~250 MB at
+#: 1.1 M parameters). The same check of 1.1 M parameters peaked at 1.11 GB on this machine (640 B a
+#: parameter; glibc's arena, mmap-threshold and hugetlb tunables moved it by under 6%) and at 2.25 GB
+#: in CI on a machine of the same kind (1690 B; the cause was not found). A refusal must err on the
+#: safe side, so the constant covers the larger, rounded up.
+PER_PARAMETER = 1800
 
 
 def arguments(mlx_model, torch_model, steps, ensemble, compiled, device, inputs, train_step, output) -> None:
