@@ -164,3 +164,8 @@ def bn_batches(nd: int, n: int = 16, seed: int = 0, count: int = 2):
 
 def channels_last_nd(x):
     return np.moveaxis(np.asarray(x), 1, -1)
+
+
+def failing_step(model, optimizer, X, y):
+    """A port's training step that raises inside a rank (``tests/test_pair_ranks.py``)."""
+    return 1 / 0

@@ -72,17 +72,17 @@ def _script(name: str, module: str) -> list[str]:
     return [found] if found else [sys.executable, "-m", module]
 
 
-def command(side: str, ranks: int, backend: str, job_dir: str) -> list[str]:
-    """The launcher's command line that starts ``ranks`` workers of ``side``."""
+def command(side: str, ranks: int, backend: str, job_dir: str, worker: str = WORKER) -> list[str]:
+    """The launcher's command line that starts ``ranks`` processes of ``worker JOB_DIR SIDE``."""
     if backend not in BACKENDS[side]:
         raise LaunchError(f"--backend {backend} is not one of {side}'s ({', '.join(BACKENDS[side])})")
     if side == "mlx":
         launch = _script("mlx.launch", "mlx._distributed_utils.launch")
         return [*launch, "-n", str(ranks), "--backend", backend, "--starting-port", str(free_ports(ranks)),
-                "--python", sys.executable, WORKER, job_dir, side]
+                "--python", sys.executable, worker, job_dir, side]
     return [*_script("torchrun", "torch.distributed.run"), "--nnodes", "1", "--nproc-per-node", str(ranks),
             "--master-addr", "127.0.0.1", "--master-port", str(free_ports(1)), "--max-restarts", "0",
-            WORKER, job_dir, side]
+            worker, job_dir, side]
 
 
 def port_taken(err: str) -> bool:
@@ -91,18 +91,19 @@ def port_taken(err: str) -> bool:
 
 
 def run_group(side: str, ranks: int, backend: str, job_dir: str, timeout: float = 600.0,
-              env: dict | None = None) -> None:
-    """Run ``side``'s group to the end; raise ``LaunchError`` with one line if any process fails."""
+              env: dict | None = None, worker: str = WORKER) -> None:
+    """Run ``side``'s group to the end; raise ``LaunchError`` with one line if any process fails.
+    ``worker``: the script each process runs (the document's pipeline; ``conformance.pair.ranks``'s)."""
     for attempt in range(PORT_RETRIES + 1):
-        retry = _run_once(side, ranks, backend, job_dir, timeout, env, last=attempt == PORT_RETRIES)
+        retry = _run_once(side, ranks, backend, job_dir, timeout, env, last=attempt == PORT_RETRIES, worker=worker)
         if not retry:
             return
 
 
 def _run_once(side: str, ranks: int, backend: str, job_dir: str, timeout: float, env: dict | None,
-              last: bool) -> bool:
+              last: bool, worker: str = WORKER) -> bool:
     """One start of the group; True when it should start again (its port was taken)."""
-    cmd = command(side, ranks, backend, job_dir)
+    cmd = command(side, ranks, backend, job_dir, worker)
     env = dict(env or {})
     paths = (env.pop("PYTHONPATH", ""), ROOT, os.environ.get("PYTHONPATH", ""))
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(p for p in paths if p), **env}

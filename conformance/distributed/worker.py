@@ -124,19 +124,30 @@ def main(job_dir: str, side_name: str) -> None:
             reference = pickle.load(f)["runs"]["main"]
         X = reference["result"]["standardized"]["train"]
         out["replay"] = replay(pkg, group, job, rank, reference["steps"], X, job["splits"]["train"][1])
+    write_records(job_dir, side_name, rank, out)
+
+
+def write_records(job_dir: str, side_name: str, rank: int, out: dict) -> None:
+    """``JOB_DIR/SIDE.rank<r>.pkl``, whole or not at all (the launcher reads only finished files)."""
     tmp = os.path.join(job_dir, f".{side_name}.rank{rank}.pkl.tmp")
     with open(tmp, "wb") as f:
         pickle.dump(out, f)
     os.replace(tmp, os.path.join(job_dir, f"{side_name}.rank{rank}.pkl"))
 
 
-if __name__ == "__main__":
+def run_rank(main) -> None:
+    """A rank's entry point, ``main(JOB_DIR, SIDE)`` from the command line; any failure becomes one
+    line for the launcher to surface (``SIDE.rank<r>.error``), the traceback beside it, and exit 1."""
     job_dir, side_name = sys.argv[1], sys.argv[2]
     rank = os.environ.get("MLX_RANK", os.environ.get("RANK", "?"))
     try:
         main(job_dir, side_name)
-    except BaseException as e:  # one line for the launcher to surface, and the traceback beside it
+    except BaseException as e:
         with open(os.path.join(job_dir, f"{side_name}.rank{rank}.error"), "w") as f:
             f.write(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}\n")
             f.write(traceback.format_exc())
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    run_rank(main)

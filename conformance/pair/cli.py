@@ -56,6 +56,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--ensemble", type=whole, metavar="K", **once,
                    help="perturbed torch runs judging the free run (default 6; 0: none)")
     p.add_argument("--compiled", action="store_true", help="compile MLX's training step with mx.compile")
+    p.add_argument("--ranks", type=whole, metavar="N", **once,
+                   help="check data-parallel: N processes a framework (torch DDP under torchrun, MLX under "
+                        "mlx.launch), each batch sharded (default 1: one process)")
+    p.add_argument("--shard", choices=("sampler", "contiguous"), **once,
+                   help="how --ranks cuts each batch: DistributedSampler's interleave and padding (default), or "
+                        "contiguous blocks")
     p.add_argument("--json", metavar="PATH", **once, help="write the report as JSON (whole or not at all)")
     return p
 
@@ -73,6 +79,7 @@ def _load(spec: str):
         sys.path.insert(0, str(root))
         module_spec = importlib.util.spec_from_file_location(path.stem, path)
         module = importlib.util.module_from_spec(module_spec)
+        sys.modules.setdefault(path.stem, module)  # so its classes pickle by name (--ranks sends them to the ranks)
         module_spec.loader.exec_module(module)
         return module
     return importlib.import_module(spec)
@@ -128,6 +135,8 @@ def _print_report(args, report) -> None:
         for line in table(report.checks):
             print(line)
     print()
+    for note in report.notes:
+        print(f"note     {note}")
     print(report.summary())
     first = None if report.passed or report.problem or report.non_finite else report.first_failure()
     if first is not None:
@@ -168,13 +177,18 @@ def _main(argv, where: dict) -> int:
         raise UsageError(f"--steps must be at least 1, got {args.steps}")
     if args.ensemble is not None and args.ensemble < 0:
         raise UsageError(f"--ensemble must be 0 or more, got {args.ensemble}")
+    if args.ranks is not None and args.ranks < 1:
+        raise UsageError(f"--ranks must be at least 1, got {args.ranks}")
+    if args.shard is not None and (args.ranks or 1) == 1:
+        raise UsageError("--shard needs --ranks 2 or more")
     where["at"] = f"while loading {args.spec}"
     spec = _spec(args)
     from .engine import check
 
     if args.compiled:
         spec["compiled"] = True
-    for key, value in (("steps", args.steps), ("ensemble", args.ensemble)):
+    for key, value in (("steps", args.steps), ("ensemble", args.ensemble), ("ranks", args.ranks),
+                       ("shard", args.shard)):
         if value is not None:
             spec[key] = value
     where["at"] = "before the first training step"

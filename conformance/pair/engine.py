@@ -27,7 +27,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..ensemble import FREE_RUNNING, NonFinite, chaos_step, judge_distance, judge_series, member_specs, FreeRun
+from ..ensemble import FREE_RUNNING, NonFinite, member_specs
 from ..ledger import Ledger, Segments
 from ..local import LocalChecker
 from ..optimizers import Optimizer
@@ -42,7 +42,7 @@ from .mapping import Mapping, MappingError
 from .parts import part
 from .rounding import MeasuredRounding
 from .sides import MLXPort, TorchReference
-from .verdict import PairReport
+from .verdict import PairReport, judge_free_run
 
 
 def _dropout(torch_model, mlx_model) -> list[str]:
@@ -72,7 +72,8 @@ def check(mlx_model, torch_model, batches, loss: str | Loss = "cross_entropy", o
           steps: int | None = None, *, names: dict | None = None, rules: dict | None = None,
           inputs: Callable | None = None, output=None, compiled: bool = False, device: str = "cpu",
           ensemble: int | None = None, train_step: Callable | None = None, reproduce: str | None = None,
-          mode: str | None = None, progress: Callable[[str], None] | None = None) -> PairReport:
+          mode: str | None = None, progress: Callable[[str], None] | None = None, ranks: int = 1,
+          shard: str = "sampler") -> PairReport:
     """Check an MLX port against its torch original in lockstep; returns a ``PairReport``.
 
     ``batches``: one ``(X, y)`` (used at every step) or a list of them (one per step, cycled), as
@@ -84,13 +85,20 @@ def check(mlx_model, torch_model, batches, loss: str | Loss = "cross_entropy", o
     and which is what gets judged. ``steps`` (default: one per batch, at least 10). ``names``/
     ``rules``: see ``Mapping.build``. ``progress(text)`` is told where the check is. Both models
     start from torch's weights; the check works on copies of both models (and of the optimizer).
+    ``ranks``: above 1, the local steps and the free run are data-parallel, each batch cut into
+    ``ranks`` shards by ``shard`` ("sampler": DistributedSampler's; "contiguous"), torch under DDP and
+    MLX averaging gradients over its group, each in processes its own launcher starts
+    (``conformance.pair.group``); the models and functions then reach them by pickle.
     Raises ``PairError`` for input it cannot judge; returns a ``not-comparable`` report for models
     that cannot be paired."""
     from ..sides import side
 
     tell = progress or (lambda text: None)
     validate.arguments(mlx_model, torch_model, steps, ensemble, compiled, device, inputs, train_step, output)
+    validate.ranks(ranks, shard, compiled, device)
     validate.device_available(device)
+    group = None if ranks == 1 else {"ranks": ranks, "shard": shard, "loss": loss, "output": output, "names": names,
+                                     "rules": rules}
     loss = resolve(loss, output)
     batches = validate.batches(loss.prepare(batches) if hasattr(loss, "prepare") else batches)  # causal_lm: ids alone
     spec, mlx_optimizer = validate.optimizer(optimizer)
@@ -116,14 +124,27 @@ def check(mlx_model, torch_model, batches, loss: str | Loss = "cross_entropy", o
         raise PairError(f"optimizer: your MLX optimizer cannot be copied ({e}); pass pair.Adam/AdamW/SGD") from None
     with _restored(mlx_model):
         try:
-            torch_model = hf_lora.unwrap(torch_model)  # a peft PeftModel: its transformers model, LoRA in place
-            if hf_adapter.is_transformers(torch_model):  # transformers' names, norms, rope, tie (conformance.pair.hf)
-                names, rules = hf_adapter.adapt(torch_model, mlx_model, names, rules)
-            mapping = Mapping.build(torch_model, mlx_model, names, rules)
+            torch_model, mapping = build_mapping(torch_model, mlx_model, names, rules)
         except MappingError as e:
             return refused(str(e))
+        if group is not None and mapping.buffers:
+            raise PairError(f"ranks={ranks}: the models keep running statistics ({', '.join(mapping.buffers)}), which "
+                            "DDP broadcasts from rank 0 and MLX keeps per rank; the data-parallel check does not judge "
+                            "them: check them with ranks=1")
+        if group is not None:
+            group.update(spec=spec, mlx_optimizer=copy.deepcopy(mlx_optimizer), inputs=inputs, train_step=train_step)
         return _lockstep(mlx_model, torch_model, batches, loss, spec, mlx_optimizer, steps, mapping, modes, judged,
-                         ledger, refused, inputs, compiled, device, tdev, ensemble, train_step, tell)
+                         ledger, refused, inputs, compiled, device, tdev, ensemble, train_step, tell, group)
+
+
+def build_mapping(torch_model, mlx_model, names: dict | None, rules: dict | None):
+    """The torch model to train (a peft model's transformers model, LoRA in place) and the pair's
+    ``Mapping`` (transformers' names, norms, rope and tie adapted: ``conformance.pair.hf``);
+    ``MappingError`` for models that cannot be paired."""
+    torch_model = hf_lora.unwrap(torch_model)
+    if hf_adapter.is_transformers(torch_model):
+        names, rules = hf_adapter.adapt(torch_model, mlx_model, names, rules)
+    return torch_model, Mapping.build(torch_model, mlx_model, names, rules)
 
 
 @contextmanager
@@ -144,7 +165,7 @@ def _restored(mlx_model):
 
 
 def _lockstep(mlx_model, torch_model, batches, loss, spec, mlx_optimizer, steps, mapping, modes, judged, ledger,
-              refused, inputs, compiled, device, tdev, ensemble, train_step, tell) -> PairReport:
+              refused, inputs, compiled, device, tdev, ensemble, train_step, tell, group=None) -> PairReport:
     initial = copy.deepcopy(torch_model)
     ref = TorchReference(torch_model, loss.torch, spec, mapping, tdev)
     port = MLXPort(mlx_model, loss.mlx, spec, mapping, compiled, inputs, train_step, device, mlx_optimizer)
@@ -174,6 +195,13 @@ def _lockstep(mlx_model, torch_model, batches, loss, spec, mlx_optimizer, steps,
     checker = LocalChecker(port, None, None, ledger, modes, device, ("mlx", "torch"), detail_every=1,
                            rounding=MeasuredRounding(initial, loss.torch, tdev, candidate=port, buffers=mapping.buffers),
                            optimizer=spec)
+    if group is not None:  # the local steps and the free run, data-parallel (conformance.pair.group)
+        from . import group as data_parallel
+
+        job = {**group, "torch_model": initial, "mlx_model": mlx_model}  # each rank builds the mapping anew
+        data_parallel.lockstep(report, checker, port, initial, w0, batches, steps, group["ranks"], group["shard"], job,
+                               ensemble, tell)
+        return report
     ref_losses = []
     try:
         for k in range(1, steps + 1):
@@ -233,14 +261,8 @@ def _free_run(report: PairReport, port: MLXPort, initial, loss: Loss, optimizer:
                 X, y = batches[k % len(batches)]
                 series.append(member.step(X, y)[0])
             members.append((series, member.weights()))
-    names = ("mlx", "torch")
-    spread, _, floor = judge_series(report.ledger, "8 free-running / training loss per step", "loss", mine,
-                                    report.losses["torch"], [m[0] for m in members], loss_floor, 2, names)
-    final_mine, final_ref = port.weights(), ref.weights()
-    for name in sorted(final_ref):
-        judge_distance(report.ledger, f"8 free-running / final weights / {name}: L2 distance from torch",
-                       final_mine[name], final_ref[name], [m[1][name] for m in members], names)
-    report.free = FreeRun(members=[], spread=spread, judged=True, chaos_step=chaos_step(spread, floor))
+    judge_free_run(report, mine, [m[0] for m in members], loss_floor, port.weights(), ref.weights(),
+                   [m[1] for m in members])
 
 
 def _with_lr(opt: Optimizer, lr: float) -> Optimizer:

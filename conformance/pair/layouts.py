@@ -173,25 +173,26 @@ CONV_TRANSPOSE = {nd: register(Rule(f"ConvTranspose{nd}d", f"{T}.conv.ConvTransp
                                     activation=_channels_first, check=_conv_check)) for nd in (1, 2, 3)}
 
 
+def _flat_to_mlx(shape: tuple, w):
+    w = np.asarray(w)
+    return np.moveaxis(w.reshape(w.shape[0], *shape), 1, -1).reshape(w.shape[0], -1)
+
+
+def _flat_to_torch(shape: tuple, w):  # also an input's rows: (N, *spatial, channels) flat -> (N, channels, *spatial)
+    w = np.asarray(w)
+    return np.moveaxis(w.reshape(w.shape[0], *shape[1:], shape[0]), -1, 1).reshape(w.shape[0], -1)
+
+
 def after_flatten(channels: int, *spatial: int) -> Rule:
     """The rule of a ``Linear`` that reads a flattened conv output of shape (channels, *spatial)
-    in torch (NCHW) and (*spatial, channels) in MLX (NHWC): its weight's input columns permute."""
+    in torch (NCHW) and (*spatial, channels) in MLX (NHWC): its weight's input columns permute.
+    Its functions are top-level ones bound by ``functools.partial``, so it pickles (``ranks=``)."""
+    from functools import partial
+
     shape = (channels, *spatial)
-
-    def to_mlx(w):
-        w = np.asarray(w)
-        return np.moveaxis(w.reshape(w.shape[0], *shape), 1, -1).reshape(w.shape[0], -1)
-
-    def to_torch(w):
-        w = np.asarray(w)
-        return np.moveaxis(w.reshape(w.shape[0], *spatial, channels), -1, 1).reshape(w.shape[0], -1)
-
-    def flat_input(x):  # (N, *spatial, channels) flattened -> (N, channels, *spatial) flattened
-        x = np.asarray(x)
-        return np.moveaxis(x.reshape(x.shape[0], *spatial, channels), -1, 1).reshape(x.shape[0], -1)
-
+    to_mlx, to_torch = partial(_flat_to_mlx, shape), partial(_flat_to_torch, shape)
     return Rule(f"Linear after flatten{shape}", f"{T}.linear.Linear", f"{M}.linear.Linear",
-                {"weight": ("weight", to_mlx, to_torch), "bias": P["bias"]}, check=_bias_check, inputs=flat_input)
+                {"weight": ("weight", to_mlx, to_torch), "bias": P["bias"]}, check=_bias_check, inputs=to_torch)
 
 
 def _eps_check(t, m) -> list[str]:

@@ -46,6 +46,12 @@ class TorchReference:
         self.model.to(self.device)
         self.optimizer = optimizer.make_torch(self.model.parameters())
         self.t = 0
+        self.forward_model = self.model  # what the training step calls: the model, or DDP wrapping it
+
+    def wrap(self, wrapper) -> None:
+        """Train through ``wrapper`` (``DistributedDataParallel(self.model)``: its backward averages
+        the ranks' gradients); weights and state are still read from the model under torch's names."""
+        self.forward_model = wrapper
 
     def tensor(self, a):
         import torch
@@ -94,7 +100,7 @@ class TorchReference:
         """One training step on (X, y); returns the loss and the gradients it used."""
         self.model.train()
         self.optimizer.zero_grad()
-        loss = self.loss(self.model, self.tensor(X), self.tensor(y))
+        loss = self.loss(self.forward_model, self.tensor(X), self.tensor(y))
         loss.backward()
         grads = {n: p.grad.detach().cpu().numpy().copy() for n, p in self.model.named_parameters() if p.requires_grad}
         self.optimizer.step()
@@ -104,6 +110,17 @@ class TorchReference:
     @property
     def lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
+
+    def gradients(self, X, y) -> tuple[float, dict[str, np.ndarray]]:
+        """The loss and gradients at the current weights on (X, y) through the model itself (never
+        its wrapper: no averaging), no step taken."""
+        self.model.train()
+        self.model.zero_grad()
+        loss = self.loss(self.model, self.tensor(X), self.tensor(y))
+        loss.backward()
+        grads = {n: p.grad.detach().cpu().numpy().copy() for n, p in self.model.named_parameters() if p.requires_grad}
+        self.model.zero_grad()
+        return float(loss.detach().cpu()), grads
 
     def loss_value(self, X, y) -> float:
         """The loss in training mode at the current weights, no step taken (``PairError`` if not a scalar)."""

@@ -62,6 +62,23 @@ def arguments(mlx_model, torch_model, steps, ensemble, compiled, device, inputs,
     _meta_and_dtypes(mlx_model, torch_model)
 
 
+def ranks(ranks_, shard, compiled, device) -> None:
+    """``ranks=`` and ``shard=``: a whole number of processes a framework, on the CPU (ring and gloo)."""
+    from ..distributed.sharding import RULES
+
+    if isinstance(ranks_, bool) or not isinstance(ranks_, numbers.Integral) or not 1 <= ranks_ <= 64:
+        raise PairError(f"ranks={ranks_!r}: give a whole number of processes a framework, from 1 (no data-parallel "
+                        "run) to 64")
+    if shard not in RULES:
+        raise PairError(f"shard={shard!r}: give one of {', '.join(map(repr, RULES))}")
+    if ranks_ > 1 and compiled:
+        raise PairError(f"ranks={ranks_} with compiled=True: the data-parallel check reads the averaged gradient where "
+                        "it enters optimizer.update, which a compiled step hides; leave compiled out")
+    if ranks_ > 1 and device != "cpu":
+        raise PairError(f"ranks={ranks_} runs on the CPU (MLX's ring backend, torch's gloo); device={device!r} with "
+                        "several ranks needs NCCL, which the data-parallel check does not run; use device='cpu'")
+
+
 def device_available(device: str) -> None:
     if device != "gpu":
         return

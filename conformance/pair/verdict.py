@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..ensemble import FreeRun, NonFinite
+import numpy as np
+
+from ..ensemble import FreeRun, NonFinite, chaos_step, judge_distance, judge_series
 from ..ledger import Ledger
 from .mapping import Mapping
 
@@ -54,6 +56,7 @@ class PairReport:
     problem: str | None = None  # why no lockstep was possible (the mapping, a flag, randomness)
     losses: dict[str, list[float]] = field(default_factory=dict)
     optimizer: str = "Adam"
+    notes: list[str] = field(default_factory=list)  # how the run was set up (data-parallel: the shards, the averaging)
 
     @property
     def checks(self):
@@ -112,4 +115,17 @@ class PairReport:
                 "problem": self.problem, "non_finite": [str(e) for e in self.non_finite],
                 "mapping": [dict(torch=p.torch_path, mlx=p.mlx_path, rule=p.rule.name if p.rule else "parameterless")
                             for p in (self.mapping.compared if self.mapping else [])],
-                "losses": self.losses, "checks": checks_payload(self.checks)}
+                "notes": self.notes, "losses": self.losses, "checks": checks_payload(self.checks)}
+
+
+def judge_free_run(report: PairReport, mine: list, members: list, loss_floor, final_mine: dict, final_ref: dict,
+                   member_finals: list) -> None:
+    """MLX's free run against torch's (``report.losses["torch"]``) and the perturbed torch runs: the
+    training loss per step, and every final tensor's L2 distance from torch's."""
+    names = ("mlx", "torch")
+    spread, _, floor = judge_series(report.ledger, "8 free-running / training loss per step", "loss", mine,
+                                    report.losses["torch"], members, loss_floor, 2, names)
+    for name in sorted(final_ref):
+        judge_distance(report.ledger, f"8 free-running / final weights / {name}: L2 distance from torch",
+                       final_mine[name], final_ref[name], [m[name] for m in member_finals], names)
+    report.free = FreeRun(members=[], spread=spread, judged=True, chaos_step=chaos_step(spread, floor))
