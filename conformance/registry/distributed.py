@@ -16,7 +16,9 @@ ENTRIES = (
             "Two processes, two rows of the document's data each: the gradients combined with `all_sum` are "
             "{sum_ratio:.3g} times the full batch's (what DDP gives): the learning rate is multiplied by the number "
             "of processes."),
-        fix="`grads = nn.average_gradients(grads)` (or divide `all_sum` by `mx.distributed.init().size()`).",
+        fix=("`grads = nn.average_gradients(grads)` (or divide `all_sum` by `mx.distributed.init().size()`). "
+             "In your own model's training step, `pair.check(..., ranks=2)` names it at step 1 "
+             "(`5 local / rank 0 / averaged gradients`, `examples/dp.py --wrong`, `tests/test_pair_ranks.py`)."),
         reference=("mlx.nn.average_gradients", "mlx.core.distributed.all_sum"),
         measured=(Measurement("sum_ratio", 2, "mean over SimpleNN's parameters of |all_sum gradient| / |full-batch "
                               "gradient|, 2 processes on the ring backend (mlx.launch -n 2)", rel=1e-4),),
