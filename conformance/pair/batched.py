@@ -57,14 +57,15 @@ def gradients(port, weight_sets: list[dict], inputs: list[tuple], buffer_names: 
             return None
         finally:
             model.update(tree_unflatten(saved))
-    values, flat_grads = np.asarray(values.astype(mx.float32)), tree_flatten(grads)
-    flat_after = tree_flatten(after)
+    values = np.asarray(values.astype(mx.float32))
+    flat_grads = [(k, np.array(v)) for k, v in tree_flatten(grads)]  # one copy a tensor, then numpy's slices
+    flat_after = [(k, np.array(v)) for k, v in tree_flatten(after)]
     out = []
     for j in range(runs):
-        g = mapping.mlx_to_torch({k: np.array(v[j]) for k, v in flat_grads})
+        g = mapping.mlx_to_torch({k: v[j].copy() for k, v in flat_grads})
         buf = None
         if buffer_names:
-            state = {**{k: np.array(v) for k, v in saved}, **{k: np.array(v[j]) for k, v in flat_after}}
+            state = {**{k: np.array(v) for k, v in saved}, **{k: v[j].copy() for k, v in flat_after}}
             w = mapping.mlx_to_torch(state)
             buf = {n: np.asarray(w[n], np.float64) for n in buffer_names}
         out.append((float(values[j]), g, buf))
