@@ -40,3 +40,11 @@ def test_the_pair_table_splits_a_conforming_check_into_parts_that_add_up(capsys)
     assert abs(sum(named.values()) - totals["total"]) <= 0.01 * totals["total"], totals
     printed = capsys.readouterr().out
     assert "| mlp |" in printed and "x plain" in printed
+
+
+def test_the_evaluation_floor_counts_the_methods_passes():
+    """Default ensemble (6) and 8 reruns: torch 1 + 8 + 6, MLX 4 + 8; with equal step costs the
+    floor is their mean, with MLX free it is torch's count."""
+    assert verdict_cost.evaluations(None) == (15, 12) and verdict_cost.evaluations(0) == (9, 12)
+    assert verdict_cost.evaluation_floor(1.0, 1.0, None) == 13.5
+    assert verdict_cost.evaluation_floor(1.0, 0.0, 2) == 11.0

@@ -140,6 +140,24 @@ def pair_parts(name: str, steps: int, device: str, ensemble: int | None) -> tupl
     return totals, report.passed
 
 
+def evaluations(ensemble: int | None) -> tuple[int, int]:
+    """The forward-and-backward passes ``pair.check`` makes a step, per side, by its method: torch's
+    own step, its ``MEASURED.reruns`` reruns and one step of each ensemble member (its float64 anchor
+    and tie arbitration not counted); MLX's step from torch's state, its gradients there, the centre
+    and reruns of its measured rounding (one batched call or several) and its free run's step."""
+    from conformance.tolerances import FREE_RUNNING, MEASURED
+
+    members = FREE_RUNNING.members if ensemble is None else ensemble
+    return 1 + MEASURED.reruns + members, 4 + MEASURED.reruns
+
+
+def evaluation_floor(t_torch: float, t_mlx: float, ensemble: int | None) -> float:
+    """The check's cost as a multiple of plain training if each of its passes cost what a plain
+    training step costs on that side and nothing else cost anything: the method's own floor."""
+    n_torch, n_mlx = evaluations(ensemble)
+    return (n_torch * t_torch + n_mlx * t_mlx) / (t_torch + t_mlx)
+
+
 def pair_table(device: str, repeats: int, names: list[str], steps: int, ensemble: int | None) -> dict:
     """Prints the cost of ``pair.check`` per example and part; returns {example: (plain, totals)}."""
     out = {}
@@ -152,13 +170,17 @@ def pair_table(device: str, repeats: int, names: list[str], steps: int, ensemble
     heads = [p for p in PARTS if any(p in o[1] for o in out.values())]
     print(f"\npair.check, {steps} steps, ensemble {'default' if ensemble is None else ensemble}, {device}, "
           f"load average {load()} (cells: seconds, and x plain training of both sides):\n")
-    print("| example | plain torch (s) | plain MLX (s) | pair.check (s) | x plain | " + " | ".join(heads) + " |")
-    print("|---" * (5 + len(heads)) + "|")
+    n_torch, n_mlx = evaluations(ensemble)
+    print(f"(evaluation floor: the {n_torch} torch and {n_mlx} MLX forward-and-backward passes a step of the check's "
+          "method, each at its side's plain training step's cost, as a multiple of plain)\n")
+    print("| example | plain torch (s) | plain MLX (s) | pair.check (s) | x plain | evaluation floor (x plain) | "
+          + " | ".join(heads) + " |")
+    print("|---" * (6 + len(heads)) + "|")
     for name, (plain, totals, passed, t_torch, t_mlx) in out.items():
         cells = [f"{totals.get(p, 0.0):.2f} ({totals.get(p, 0.0) / plain:.1f}x)" for p in heads]
         flag = "" if passed else " (did not conform)"
         print(f"| {name}{flag} | {t_torch:.3f} | {t_mlx:.3f} | {totals['total']:.2f} | **{totals['total'] / plain:.1f}** | "
-              + " | ".join(cells) + " |", flush=True)
+              f"{evaluation_floor(t_torch, t_mlx, ensemble):.1f} | " + " | ".join(cells) + " |", flush=True)
     return out
 
 
