@@ -163,3 +163,21 @@ def test_cli_names_the_trap_and_exits_1():
                            "--ensemble", "0"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert "DOES NOT CONFORM: first 5 local / rank 0 / averaged gradients" in proc.stdout
+
+
+def test_the_data_parallel_records_count_in_the_memory_estimate(monkeypatch):
+    """The same check refused with ranks=2 where it fits alone: the records grow with steps and ranks."""
+    from conformance import footprint
+    from conformance.footprint import BASELINE
+    from conformance.pair.validate import PER_PARAMETER, PER_RANK_STEP
+
+    spec = _small(steps=1000)
+    n = sum(p.numel() for p in spec["torch_model"].parameters())
+    alone = BASELINE + PER_PARAMETER * n + 8 * sum(X.nbytes + y.nbytes for X, y in spec["batches"])
+    limit = alone + 1000 * footprint.PER_STEP + PER_RANK_STEP * n * 1000  # fits one rank's records, not two
+    monkeypatch.setattr(footprint, "available_memory", lambda: (limit, "a test's limit"))
+    with pytest.raises(pair.PairError, match=r"72 B a parameter, step and rank .* or fewer steps"):
+        pair.check(**spec, ranks=2)
+    from conformance.pair import validate
+
+    validate.memory(spec["torch_model"], spec["batches"], 1000, 1)  # one process: the same check fits

@@ -138,6 +138,12 @@ def judge_own_loop(ledger: Ledger, checker: LocalChecker, mlx_ranks: list[dict],
             ledger.judge(f"5 local / rank {r} / mlx's own loop: the rows of its batch", "decision", ONE,
                          np.array([0.0 if same else 1.0]), np.array([0.0]), np.zeros(1), k,
                          f"the sharding rule's rows, identical (mlx {mr.tolist()[:8]}, torch {tr.tolist()[:8]})")
-        segs = checker.segments(mlx_ranks[0]["steps"][0]["local"])
+    judge_identical_ranks(ledger, checker, mlx_ranks)
+
+
+def judge_identical_ranks(ledger: Ledger, checker: LocalChecker, mlx_ranks: list[dict]) -> None:
+    """Every MLX rank's state after every step of its free run, identical to rank 0's."""
+    segs = checker.segments(mlx_ranks[0]["steps"][0]["local"])
+    for k in range(1, len(mlx_ranks[0]["steps"]) + 1):
         _identical(ledger, "8 free-running / mlx ranks hold identical state at every step", checker, segs,
                    [m["steps"][k - 1]["after"] for m in mlx_ranks], k, "mlx")

@@ -103,7 +103,7 @@ def check(mlx_model, torch_model, batches, loss: str | Loss = "cross_entropy", o
     batches = validate.batches(loss.prepare(batches) if hasattr(loss, "prepare") else batches)  # causal_lm: ids alone
     spec, mlx_optimizer = validate.optimizer(optimizer)
     steps = int(steps) if steps is not None else max(len(batches), 10)
-    validate.memory(torch_model, batches, steps)
+    validate.memory(torch_model, batches, steps, ranks)
     tdev = _device(device)
     modes = {"mlx": mode or side("mlx").device.precision_mode(device),
              "torch": mode or ("ieee" if device == "cpu" else side("torch").device.precision_mode(device))}

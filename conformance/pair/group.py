@@ -29,7 +29,7 @@ import tempfile
 import numpy as np
 
 from ..distributed import launch, sharding
-from ..distributed.verdict import judge_own_loop, judge_steps
+from ..distributed.verdict import judge_identical_ranks, judge_steps
 from ..ensemble import member_specs
 from .errors import PairError
 from .verdict import PairReport, judge_free_run
@@ -143,7 +143,7 @@ def lockstep(report: PairReport, checker, port, initial, w0: dict, batches: list
     m_ranks = [{"steps": global_rows(r["steps"])} for r in records["mlx"]]
     tell("judging every rank's replayed steps")
     floors = judge_steps(report.ledger, checker, port, t_ranks, [r["replay"] for r in records["mlx"]], X, y, 1)
-    judge_own_loop(report.ledger, checker, m_ranks, t_ranks)
+    judge_identical_ranks(report.ledger, checker, m_ranks)  # the rows are the harness's own: not judged
     mean = lambda series: list(np.mean(series, axis=0))  # noqa: E731 - the group's loss: the mean over ranks
     mine = mean([[s["loss"] for s in r["steps"]] for r in records["mlx"]])
     report.losses = {"torch": mean([[s["loss"] for s in r["steps"]] for r in records["torch"]]), "mlx": mine}

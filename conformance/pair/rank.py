@@ -181,6 +181,8 @@ def main(job_dir: str, side_name: str) -> None:
     if size != job["ranks"]:
         raise RuntimeError(f"the launcher started {size} process(es), the job asks for {job['ranks']}")
     out = torch_rank(job, rank) if side_name == "torch" else mlx_rank(job, rank, group)
+    if side_name == "torch":
+        dist.destroy_process_group()
     out.update(rank=rank, size=size)
     from conformance.distributed.worker import write_records
 

@@ -194,18 +194,28 @@ def _from_mlx(opt) -> Optimizer:
     raise PairError(f"optimizer: MLX's {name} has no torch twin the verdict knows; use Adam, AdamW or SGD")
 
 
-def memory(torch_model, batches_: list, steps: int) -> None:
+#: Bytes a data-parallel check (``ranks=``) keeps per parameter, step and rank: the records the parent
+#: reads back, counted (not measured): torch's state before and after (weights and two moments each),
+#: its local and averaged gradients; MLX's replayed local gradient, averages and state after, and its
+#: free run's state and averaged gradient: 18 float32 copies.
+PER_RANK_STEP = 18 * 4
+
+
+def memory(torch_model, batches_: list, steps: int, ranks: int = 1) -> None:
     """Refuse a check whose estimate exceeds the memory available, with the estimate."""
     from ..footprint import BASELINE, PER_STEP, available_memory, gb
 
     n = sum(int(p.numel()) for p in torch_model.parameters()) + sum(int(b.numel()) for b in torch_model.buffers())
     data = sum(X.nbytes + y.nbytes for X, y in batches_)
     total = BASELINE + PER_PARAMETER * n + 8 * data + PER_STEP * steps
+    if ranks > 1:
+        total += PER_RANK_STEP * n * steps * ranks
     have = available_memory()
     if have is not None and total > have[0]:
+        per_rank = f", {PER_RANK_STEP} B a parameter, step and rank in the data-parallel records" if ranks > 1 else ""
         raise PairError(f"this check would hold about {gb(total)} ({n:,} parameters at {PER_PARAMETER} B each in the "
-                        f"copies it keeps, {gb(data)} of batches) but {gb(have[0])} is available ({have[1]}); check a "
-                        "smaller configuration of the model")
+                        f"copies it keeps{per_rank}, {gb(data)} of batches) but {gb(have[0])} is available ({have[1]}); "
+                        "check a smaller configuration of the model" + (" or fewer steps" if ranks > 1 else ""))
 
 
 def probe(port, ref, batches_: list, inputs_given: bool) -> None:
