@@ -10,6 +10,8 @@ under their launchers, the verdict, the perturbed torch groups).
     OMP_NUM_THREADS=1 python -m conformance.distributed.corpus [--only NAME,...] [--ranks N] [--out DIR]
 
 writes ``DIR/dp-corpus-ranks<N>.jsonl`` (a line per run, as it finishes) and ``.md`` (the table).
+``--pair``: instead, ``pair.check(..., ranks=N)`` on the ports of ``examples/`` (``PAIR_RUNS``: each
+correct, so each must conform), written to ``DIR/dp-pair-ranks<N>.jsonl`` and ``.md``.
 Exit status 1 if any run did not conform, 2 for an unknown run name, 4 if a group failed.
 """
 
@@ -36,6 +38,43 @@ RUNS = {  # name: (data as conformance.corpus.dataset reads it, run, --shard, th
     "digits minibatch 64 contiguous (uneven) 20 epochs": ("digits", C(batch_size=64, epochs=20), "contiguous",
                                                           "--batch-size 64 --shard contiguous --epochs 20"),
 }
+
+
+PAIR_RUNS = {  # name: (example, shard rule, odd batch: the example's batches cut to 63 rows)
+    "mlp": ("mlp", "sampler", False),
+    "mlp odd batches contiguous (uneven)": ("mlp", "contiguous", True),
+    "mlp odd batches sampler (padded)": ("mlp", "sampler", True),
+    "cnn": ("cnn", "sampler", False),
+    "transformer": ("transformer", "sampler", False),
+    "rnn": ("rnn", "sampler", False),
+    "dp (the port's own averaging step)": ("dp", "sampler", False),
+}
+
+
+def run_pair(name: str, ranks: int) -> dict:
+    """``pair.check`` of one example data-parallel, 10 steps, the default ensemble."""
+    import importlib
+
+    from ..pair import check
+
+    example, rule, odd = PAIR_RUNS[name]
+    spec = dict(importlib.import_module(f"examples.{example}").port())
+    if odd:
+        spec["batches"] = [(X[:63], y[:63]) for X, y in spec["batches"]]
+    spec["steps"] = 10
+    t0 = time.perf_counter()
+    report = check(spec.pop("mlx_model"), spec.pop("torch_model"), spec.pop("batches"), **spec, ranks=ranks,
+                   shard=rule)
+    seconds = time.perf_counter() - t0
+    local = [c for c in report.checks if c.path.startswith("5 local")]
+    worst = max(local, key=lambda c: c.share, default=None)
+    first = report.first_failure()
+    shards = next((n.split("sharded by ", 1)[1] for n in report.notes if "sharded by " in n), "")
+    return {"run": name, "data": example, "options": f"--ranks {ranks} --shard {rule}", "ranks": ranks,
+            "status": report.status, "shards": shards, "steps_per_epoch": 1, "steps": report.steps,
+            "quantities": len(report.checks), "local_worst_share": None if worst is None else round(float(worst.share), 4),
+            "local_worst": None if worst is None else worst.path, "seconds": round(seconds, 1),
+            "first_failure": first.message() if first else report.problem}
 
 
 def run_one(name: str, ranks: int) -> dict:
@@ -69,12 +108,14 @@ def table(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m conformance.distributed.corpus", description=__doc__.split("\n\n")[0])
-    p.add_argument("--only", help="comma-separated run names (default: all six)")
+    p.add_argument("--only", help="comma-separated run names (default: all of RUNS, or of PAIR_RUNS with --pair)")
     p.add_argument("--ranks", type=int, default=2, help="processes a framework (default 2)")
     p.add_argument("--out", default="results/distributed")
+    p.add_argument("--pair", action="store_true", help="pair.check(..., ranks=N) on the examples instead")
     args = p.parse_args(argv)
-    names = args.only.split(",") if args.only else list(RUNS)
-    unknown = [n for n in names if n not in RUNS]
+    runs, run, prefix = (PAIR_RUNS, run_pair, "dp-pair") if args.pair else (RUNS, run_one, "dp-corpus")
+    names = args.only.split(",") if args.only else list(runs)
+    unknown = [n for n in names if n not in runs]
     if unknown or args.ranks < 1:
         print(f"python -m conformance.distributed.corpus: error: " + (
             f"unknown run(s) {unknown}; see RUNS in conformance/distributed/corpus.py" if unknown
@@ -82,13 +123,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = out / f"dp-corpus-ranks{args.ranks}"
+    stem = out / f"{prefix}-ranks{args.ranks}"
     rows = []
     with open(f"{stem}.jsonl.tmp", "w") as log:
         for name in names:
             try:
-                row = run_one(name, args.ranks)
-            except LaunchError as e:
+                row = run(name, args.ranks)
+            except (LaunchError, ValueError) as e:  # a group that failed; pair's PairError (one line)
                 print(f"python -m conformance.distributed.corpus: {name}: {e}", file=sys.stderr)
                 return 4
             rows.append(row)
