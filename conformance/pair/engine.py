@@ -102,6 +102,10 @@ def check(mlx_model, torch_model, batches, loss: str | Loss = "cross_entropy", o
     loss = resolve(loss, output)
     batches = validate.batches(loss.prepare(batches) if hasattr(loss, "prepare") else batches)  # causal_lm: ids alone
     spec, mlx_optimizer = validate.optimizer(optimizer)
+    if group is not None:
+        from .group import plan
+
+        plan(batches, ranks, shard)  # every batch can be shared by the ranks (PairError otherwise)
     steps = int(steps) if steps is not None else max(len(batches), 10)
     validate.memory(torch_model, batches, steps, ranks)
     tdev = _device(device)
