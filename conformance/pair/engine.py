@@ -97,8 +97,7 @@ def check(mlx_model, torch_model, batches, loss: str | Loss = "cross_entropy", o
     validate.arguments(mlx_model, torch_model, steps, ensemble, compiled, device, inputs, train_step, output)
     validate.ranks(ranks, shard, compiled, device)
     validate.device_available(device)
-    group = None if ranks == 1 else {"ranks": ranks, "shard": shard, "loss": loss, "output": output, "names": names,
-                                     "rules": rules}
+    group = None if ranks == 1 else {"ranks": ranks, "shard": shard, "loss": loss, "names": names, "rules": rules}
     loss = resolve(loss, output)
     batches = validate.batches(loss.prepare(batches) if hasattr(loss, "prepare") else batches)  # causal_lm: ids alone
     spec, mlx_optimizer = validate.optimizer(optimizer)
@@ -135,8 +134,13 @@ def check(mlx_model, torch_model, batches, loss: str | Loss = "cross_entropy", o
             raise PairError(f"ranks={ranks}: the models keep running statistics ({', '.join(mapping.buffers)}), which "
                             "DDP broadcasts from rank 0 and MLX keeps per rank; the data-parallel check does not judge "
                             "them: check them with ranks=1")
-        if group is not None:
-            group.update(spec=spec, mlx_optimizer=copy.deepcopy(mlx_optimizer), inputs=inputs, train_step=train_step)
+        if group is not None:  # the user's objects for the ranks, pickled before anything runs
+            from .group import job_bytes
+
+            group = {**group, "objects": job_bytes({
+                "loss": group["loss"], "output": output, "names": group["names"], "rules": group["rules"],
+                "spec": spec, "mlx_optimizer": copy.deepcopy(mlx_optimizer), "inputs": inputs,
+                "train_step": train_step, "torch_model": torch_model, "mlx_model": mlx_model, "ranks": ranks})}
         return _lockstep(mlx_model, torch_model, batches, loss, spec, mlx_optimizer, steps, mapping, modes, judged,
                          ledger, refused, inputs, compiled, device, tdev, ensemble, train_step, tell, group)
 
@@ -202,9 +206,8 @@ def _lockstep(mlx_model, torch_model, batches, loss, spec, mlx_optimizer, steps,
     if group is not None:  # the local steps and the free run, data-parallel (conformance.pair.group)
         from . import group as data_parallel
 
-        job = {**group, "torch_model": initial, "mlx_model": mlx_model}  # each rank builds the mapping anew
-        data_parallel.lockstep(report, checker, port, initial, w0, batches, steps, group["ranks"], group["shard"], job,
-                               ensemble, tell)
+        data_parallel.lockstep(report, checker, port, initial, w0, batches, steps, group["ranks"], group["shard"],
+                               group["objects"], ensemble, tell)  # each rank builds the mapping anew
         return report
     ref_losses = []
     try:

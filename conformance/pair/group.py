@@ -74,27 +74,29 @@ def mlx_function(name: str):
 
 
 def job_bytes(job: dict) -> bytes:
-    """``job`` pickled for the ranks, after the parent's import path (``PairError`` for what the ranks
-    could not load)."""
+    """``job`` pickled for the ranks (``PairError`` for what the ranks could not load). ``check``
+    pickles the user's objects (models, loss, functions, optimizer) this way before anything runs;
+    ``run_groups`` writes them after the parent's import path, then the rest of the job."""
     try:
         buffer = io.BytesIO()
         _Pickler(buffer).dump(job)
         payload = buffer.getvalue()
     except Exception as e:  # noqa: BLE001 - whatever the user's objects raise
-        raise PairError(f"ranks={job['ranks']}: the ranks are separate processes and get the models, loss and "
-                        f"functions by pickle, which failed ({type(e).__name__}: {str(e).splitlines()[0]}); define "
-                        "them at the top level of a module the ranks can import (not lambdas or local functions)") \
-            from None
+        raise PairError(f"ranks={job.get('ranks', 'N')}: the ranks are separate processes and get the models, loss "
+                        f"and functions by pickle, which failed ({type(e).__name__}: {str(e).splitlines()[0]}); "
+                        "define them at the top level of a module the ranks can import (not lambdas or local "
+                        "functions)") from None
     if b"__main__" in payload:
-        raise PairError(f"ranks={job['ranks']}: something given to the check is defined in __main__ (the script "
-                        "being run), which the ranks cannot import; define the models, loss and functions in a "
-                        "module and import them")
-    return pickle.dumps(list(sys.path)) + payload
+        raise PairError(f"ranks={job.get('ranks', 'N')}: something given to the check is defined in __main__ (the "
+                        "script being run), which the ranks cannot import; define the models, loss and functions "
+                        "in a module and import them")
+    return payload
 
 
-def run_groups(job: dict, timeout: float, env: dict | None = None) -> dict:
-    """Torch's group, then MLX's; each side's per-rank records (``PairError`` for a failed rank)."""
-    payload = job_bytes(job)
+def run_groups(objects: bytes, job: dict, timeout: float, env: dict | None = None) -> dict:
+    """Torch's group, then MLX's; each side's per-rank records (``PairError`` for a failed rank).
+    ``objects``: the user's objects as ``job_bytes`` pickled them; ``job``: the rest."""
+    payload = pickle.dumps(list(sys.path)) + objects + job_bytes(job)
     job_dir = tempfile.mkdtemp(prefix="pair-dp-")
     keep = False
     try:
@@ -117,21 +119,21 @@ def run_groups(job: dict, timeout: float, env: dict | None = None) -> dict:
 
 
 def lockstep(report: PairReport, checker, port, initial, w0: dict, batches: list, steps: int, ranks: int,
-             shard: str, job: dict, ensemble: int | None, tell, env: dict | None = None) -> None:
+             shard: str, objects: bytes, ensemble: int | None, tell, env: dict | None = None) -> None:
     """Run both groups and judge them into ``report`` (its ledger, losses, free run and notes)."""
     from ..tolerances import FREE_RUNNING
 
     shares = plan(batches, ranks, shard)
-    spec = job["spec"]
+    spec = checker.optimizer
     params = {n for n, p in initial.named_parameters() if p.requires_grad}
     count = FREE_RUNNING.members if ensemble is None else ensemble
     judged = report.ledger.mode
     members = [({**w0, **{n: w[n] for n in params}}, lr) for _, w, lr in member_specs(w0, spec.lr, judged, count)] \
         if count else []
-    job = {**job, "batches": batches, "steps": steps, "ranks": ranks, "shard": shard, "w0": w0, "members": members,
+    job = {"batches": batches, "steps": steps, "ranks": ranks, "shard": shard, "w0": w0, "members": members,
            "zero": {"step": np.float64(0), **{n + s: np.zeros_like(w0[n]) for n in params for s in spec.suffixes}}}
     tell(f"the data-parallel groups: torch's {ranks} ranks under torchrun, then MLX's under mlx.launch")
-    records = run_groups(job, TIMEOUT, env)
+    records = run_groups(objects, job, TIMEOUT, env)
     offsets = np.cumsum([0] + [len(y) for _, y in batches])
     X = np.concatenate([np.asarray(b[0]) for b in batches])
     y = np.concatenate([np.asarray(b[1]) for b in batches])

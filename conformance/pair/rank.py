@@ -163,7 +163,7 @@ def main(job_dir: str, side_name: str) -> None:
         for p in reversed(paths):
             if p not in sys.path:
                 sys.path.insert(0, p)
-        job = pickle.load(f)
+        job = {**pickle.load(f), **pickle.load(f)}  # the user's objects, then the run's settings and data
     job["dir"] = job_dir
     from conformance.pair.engine import build_mapping
 
