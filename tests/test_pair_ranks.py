@@ -183,3 +183,10 @@ def test_the_data_parallel_records_count_in_the_memory_estimate(monkeypatch):
     from conformance.pair import validate
 
     validate.memory(spec["torch_model"], spec["batches"], 1000, 1)  # one process: the same check fits
+
+
+@distributed
+def test_a_loss_that_becomes_non_finite_is_the_non_finite_verdict():
+    report = pair.check(**_small(optimizer=pair.SGD(1e30), steps=3), ranks=2)
+    assert report.status == "non-finite" and report.exit_status == 3, report.summary()
+    assert "rank 0's training loss" in report.summary() or "rank 1's training loss" in report.summary()

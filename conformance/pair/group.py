@@ -30,7 +30,7 @@ import numpy as np
 
 from ..distributed import launch, sharding
 from ..distributed.verdict import judge_identical_ranks, judge_steps
-from ..ensemble import member_specs
+from ..ensemble import NonFinite, member_specs
 from .errors import PairError
 from .verdict import PairReport, judge_free_run
 
@@ -141,6 +141,13 @@ def lockstep(report: PairReport, checker, port, initial, w0: dict, batches: list
     def global_rows(steps_: list[dict]) -> list[dict]:
         return [{**s, "rows": np.asarray(s["rows"]) + offsets[s["batch"]]} for s in steps_]
 
+    for side in ("torch", "mlx"):  # a NaN or infinity: the run's verdict is NON-FINITE, as with one process
+        bad = [(k, r, s["loss"]) for r, rec in enumerate(records[side]) for k, s in enumerate(rec["steps"], start=1)
+               if not np.isfinite(s["loss"])]
+        if bad:
+            k, r, value = min(bad)
+            report.non_finite.append(NonFinite(side, k, f"rank {r}'s training loss", value))
+            return
     t_ranks = [{"steps": global_rows(r["steps"])} for r in records["torch"]]
     m_ranks = [{"steps": global_rows(r["steps"])} for r in records["mlx"]]
     tell("judging every rank's replayed steps")
