@@ -190,3 +190,17 @@ def test_a_loss_that_becomes_non_finite_is_the_non_finite_verdict():
     report = pair.check(**_small(optimizer=pair.SGD(1e30), steps=3), ranks=2)
     assert report.status == "non-finite" and report.exit_status == 3, report.summary()
     assert "rank 0's training loss" in report.summary() or "rank 1's training loss" in report.summary()
+
+
+@pytest.mark.hf  # with the [hf] extra's tests (-m hf; it starts four processes too)
+def test_an_mlx_lm_model_against_transformers_conforms_at_two_ranks():
+    """mlx-lm's llama against transformers' (a tiny random config), data-parallel: the rank processes
+    rebuild the transformers adaptation (names, norms, rope, tie) from the pickled models."""
+    pytest.importorskip("mlx_lm", reason="needs the [hf] extra (pip install -e '.[hf]')")
+    pytest.importorskip("transformers", reason="needs the [hf] extra (pip install -e '.[hf]')")
+    from conformance.pair.hf import zoo
+
+    mlx_model, torch_model = zoo.build("llama")
+    report = pair.check(mlx_model, torch_model, zoo.tokens(), loss="causal_lm", steps=3, ensemble=2, ranks=2)
+    assert report.status == "conforms", report.summary()
+    assert any(c.path.startswith("5 local / rank 1 / averaged gradients") for c in report.checks)
