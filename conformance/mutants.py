@@ -416,6 +416,11 @@ PAIR_MUTANTS = (
       "    if False:\n", "a not-comparable check prints a report and writes --json instead of one line"),
     M("pair-input-note-inverted", _PC, "if np.all(err <= allowance):", "if not np.all(err <= allowance):",
       "a failing layer's note says its input agreed where it differed, and the reverse"),
+    M("pair-ranks-main-unchecked", "conformance/pair/group.py", '    if b"__main__" in payload:\n',
+      "    if False:\n", "ranks=: a class defined in __main__ reaches the ranks, which cannot import it (a rank's "
+      "unpickling error, not one line before anything starts)"),
+    M("pair-ranks-buffers-unrefused", _PE, "if group is not None and mapping.buffers:", "if False:",
+      "ranks=: models with running statistics are checked data-parallel, where DDP broadcasts rank 0's"),
 )
 
 MUTANTS: tuple[Mutant, ...] = MLX_MUTANTS + TORCH_MUTANTS + CONFORMANCE_MUTANTS + PAIR_MUTANTS
