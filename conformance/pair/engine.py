@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -141,8 +142,9 @@ def check(mlx_model, torch_model, batches, loss: str | Loss = "cross_entropy", o
                 "loss": group["loss"], "output": output, "names": group["names"], "rules": group["rules"],
                 "spec": spec, "mlx_optimizer": copy.deepcopy(mlx_optimizer), "inputs": inputs,
                 "train_step": train_step, "torch_model": torch_model, "mlx_model": mlx_model, "ranks": ranks})}
-        return _lockstep(mlx_model, torch_model, batches, loss, spec, mlx_optimizer, steps, mapping, modes, judged,
-                         ledger, refused, inputs, compiled, device, tdev, ensemble, train_step, tell, group)
+        setup = _Setup(loss, spec, mlx_optimizer, steps, modes, judged, ledger, inputs, compiled, device, tdev,
+                       ensemble, train_step, tell, group)
+        return _lockstep(mlx_model, torch_model, batches, mapping, setup, refused)
 
 
 def build_mapping(torch_model, mlx_model, names: dict | None, rules: dict | None):
@@ -172,11 +174,35 @@ def _restored(mlx_model):
             m.train(training)
 
 
-def _lockstep(mlx_model, torch_model, batches, loss, spec, mlx_optimizer, steps, mapping, modes, judged, ledger,
-              refused, inputs, compiled, device, tdev, ensemble, train_step, tell, group=None) -> PairReport:
+@dataclass
+class _Setup:
+    """What ``check`` resolved from its arguments, for the run (``_lockstep``)."""
+
+    loss: Loss
+    spec: Optimizer
+    mlx_optimizer: object | None
+    steps: int
+    modes: dict
+    judged: str
+    ledger: Ledger
+    inputs: Callable | None
+    compiled: bool
+    device: str
+    tdev: str
+    ensemble: int | None
+    train_step: Callable | None
+    tell: Callable[[str], None]
+    group: dict | None  # ranks=: the data-parallel settings and the user's objects, pickled
+
+
+def _lockstep(mlx_model, torch_model, batches, mapping: Mapping, setup: _Setup, refused) -> PairReport:
+    loss, spec, steps, modes, judged, ledger, tdev, tell = (setup.loss, setup.spec, setup.steps, setup.modes,
+                                                            setup.judged, setup.ledger, setup.tdev, setup.tell)
+    inputs, device, group = setup.inputs, setup.device, setup.group
     initial = copy.deepcopy(torch_model)
     ref = TorchReference(torch_model, loss.torch, spec, mapping, tdev)
-    port = MLXPort(mlx_model, loss.mlx, spec, mapping, compiled, inputs, train_step, device, mlx_optimizer)
+    port = MLXPort(mlx_model, loss.mlx, spec, mapping, setup.compiled, inputs, setup.train_step, device,
+                   setup.mlx_optimizer)
     w0 = ref.weights()
     _finite(w0)
     report = PairReport(ledger, mapping, modes, steps, optimizer=spec.label)
@@ -207,7 +233,7 @@ def _lockstep(mlx_model, torch_model, batches, loss, spec, mlx_optimizer, steps,
         from . import group as data_parallel
 
         data_parallel.lockstep(report, checker, port, initial, w0, batches, steps, group["ranks"], group["shard"],
-                               group["objects"], ensemble, tell)  # each rank builds the mapping anew
+                               group["objects"], setup.ensemble, tell)  # each rank builds the mapping anew
         return report
     ref_losses = []
     try:
@@ -231,7 +257,7 @@ def _lockstep(mlx_model, torch_model, batches, loss, spec, mlx_optimizer, steps,
         return report
     report.losses = {"torch": ref_losses}
     with part("free run (MLX's own run; judging)"):
-        _free_run(report, port, initial, loss, spec, batches, steps, w0, judged, tdev, ensemble,
+        _free_run(report, port, initial, loss, spec, batches, steps, w0, judged, tdev, setup.ensemble,
                   np.asarray(checker.loss_bounds), ref, tell)
     return report
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from ..ensemble import FreeRun, NonFinite, chaos_step, judge_distance, judge_series
 from ..ledger import Ledger
 from .mapping import Mapping
