@@ -9,6 +9,7 @@ own ``train_step``) is named at its averaged gradients at step 1; a rank's failu
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -118,9 +119,18 @@ def test_an_odd_batch_conforms_under_either_rule_and_the_report_says_which(shard
 
 
 @distributed
-def test_a_rank_that_fails_is_one_line_naming_it():
-    with pytest.raises(pair.PairError, match=r"ranks=2: mlx rank \d: ZeroDivisionError: .*\(traceback in "):
+def test_a_rank_that_fails_is_one_line_naming_it(tmp_path):
+    """``pair.RankError`` (a ``PairError``) in Python; exit 4 and one line from the command line."""
+    with pytest.raises(pair.RankError, match=r"ranks=2: mlx rank \d: ZeroDivisionError: .*\(traceback in "):
         pair.check(**_small(train_step=pm.failing_step), ranks=2)
+    spec = tmp_path / "failing.py"
+    spec.write_text("from examples import mlp\nimport pair_models as pm\n\n"
+                    "def port():\n    return {**mlp.port(), 'steps': 2, 'ensemble': 0, 'train_step': pm.failing_step}\n")
+    proc = subprocess.run([sys.executable, "-m", "conformance", "pair", str(spec), "--ranks", "2"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])})
+    assert proc.returncode == 4 and not proc.stdout, (proc.returncode, proc.stdout[-500:], proc.stderr[-2000:])
+    assert len(proc.stderr.strip().splitlines()) == 1 and "mlx rank" in proc.stderr and "ZeroDivisionError" in proc.stderr
 
 
 @distributed

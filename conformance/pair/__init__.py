@@ -11,7 +11,7 @@ one exception (``PairError``), and the README's "Check your own port".
 
 from ..optimizers import Adam, AdamW, SGD, Optimizer  # noqa: F401
 from .engine import check  # noqa: F401
-from .errors import PairError  # noqa: F401
+from .errors import PairError, RankError  # noqa: F401
 from .layouts import Rule, after_flatten, register  # noqa: F401
 from .losses import Loss, loss_named  # noqa: F401
 from .mapping import Mapping, MappingError  # noqa: F401
@@ -24,5 +24,5 @@ def channels_last(x):
 
     return np.moveaxis(np.asarray(x), 1, -1)
 
-__all__ = ["Adam", "AdamW", "SGD", "Optimizer", "Loss", "PairReport", "PairError", "check", "loss_named", "Rule",
+__all__ = ["Adam", "AdamW", "SGD", "Optimizer", "Loss", "PairReport", "PairError", "RankError", "check", "loss_named", "Rule",
            "after_flatten", "register", "Mapping", "MappingError", "channels_last"]

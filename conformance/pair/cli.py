@@ -8,7 +8,8 @@ in ``examples/`` are such specs; ``--wrong`` checks their ``wrong()`` port inste
 Exit status: 0 conforms; 1 does not conform (a real difference); 2 anything that is not a verdict:
 bad usage, a spec that cannot be loaded (it raises, exits, or returns the wrong thing), input
 ``check`` refuses, or models that cannot be paired (one line on stderr, or the report's NOT
-COMPARABLE line; nothing written); 3 NaN or infinity during the run; 130 interrupted by Ctrl-C (143
+COMPARABLE line; nothing written); 3 NaN or infinity during the run; 4 (``--ranks``) a rank's process
+failed or ran past its timeout (one line naming it, nothing written); 130 interrupted by Ctrl-C (143
 by SIGTERM), nothing written.
 """
 
@@ -24,10 +25,10 @@ from pathlib import Path
 
 from ..options import Once, UsageError, whole
 from ..outputs import OutputError, check_outputs, commit, stage
-from .errors import PairError
+from .errors import PairError, RankError
 
 PROG = "python -m conformance pair"
-USAGE, INTERRUPTED, TERMINATED = 2, 130, 143
+USAGE, RANK, INTERRUPTED, TERMINATED = 2, 4, 130, 143
 KEYS = {"torch_model", "mlx_model", "batches", "loss", "optimizer", "inputs", "output", "rules", "names", "compiled",
         "train_step", "steps", "ensemble"}
 
@@ -47,7 +48,8 @@ def _parser() -> argparse.ArgumentParser:
                             "layer's output, every training step, the free run.",
                 epilog="Exit status: 0 conforms; 1 does not conform; 2 bad usage, a spec that cannot be loaded, input "
                        "the check refuses, or models that cannot be paired (nothing written); 3 NaN or infinity "
-                       "during the run; 130 interrupted (Ctrl-C; 143 SIGTERM), nothing written.")
+                       "during the run; 4 --ranks: a rank's process failed; 130 interrupted (Ctrl-C; 143 SIGTERM), "
+                       "nothing written.")
     once = dict(action=Once)
     p.add_argument("spec", help="a Python file or module defining port() (see examples/)")
     p.add_argument("--wrong", action="store_true", help="check the spec's wrong() port instead of port()")
@@ -153,6 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main else None
     try:
         return _main(argv, where)
+    except RankError as e:  # --ranks: a process of a group failed (the main command's exit 4)
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return RANK
     except (UsageError, OutputError, PairError) as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return USAGE

@@ -31,7 +31,7 @@ import numpy as np
 from ..distributed import launch, sharding
 from ..distributed.verdict import judge_identical_ranks, judge_steps
 from ..ensemble import NonFinite, member_specs
-from .errors import PairError
+from .errors import PairError, RankError
 from .verdict import PairReport, judge_free_run
 
 RANK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rank.py")
@@ -112,7 +112,7 @@ def run_groups(objects: bytes, job: dict, timeout: float, env: dict | None = Non
         return out
     except launch.LaunchError as e:
         keep = True  # the line names the traceback or log in the job directory
-        raise PairError(f"ranks={job['ranks']}: {e}") from None
+        raise RankError(f"ranks={job['ranks']}: {e}") from None
     finally:
         if not keep:
             shutil.rmtree(job_dir, ignore_errors=True)
