@@ -53,7 +53,7 @@ def test_running_statistics_are_refused_by_name_with_ranks():
 
 def test_a_batch_with_fewer_rows_than_ranks_is_refused():
     X, y = mlp.port()["batches"][0]
-    with pytest.raises(pair.PairError, match=r"ranks= 3: a batch has 2 row\(s\), fewer than the ranks"):
+    with pytest.raises(pair.PairError, match=r"ranks=3: a batch has 2 row\(s\), fewer than the ranks; give fewer ranks"):
         pair.check(**_small(batches=[(X[:2], y[:2])]), ranks=3)
 
 

@@ -105,7 +105,7 @@ def check(mlx_model, torch_model, batches, loss: str | Loss = "cross_entropy", o
     if group is not None:
         from .group import plan
 
-        plan(batches, ranks, shard)  # every batch can be shared by the ranks (PairError otherwise)
+        group["shares"] = plan(batches, ranks, shard)  # every batch can be shared by the ranks (else PairError)
     steps = int(steps) if steps is not None else max(len(batches), 10)
     validate.memory(torch_model, batches, steps, ranks)
     tdev = _device(device)
@@ -233,7 +233,7 @@ def _lockstep(mlx_model, torch_model, batches, mapping: Mapping, setup: _Setup, 
         from . import group as data_parallel
 
         data_parallel.lockstep(report, checker, port, initial, w0, batches, steps, group["ranks"], group["shard"],
-                               group["objects"], setup.ensemble, tell)  # each rank builds the mapping anew
+                               group["objects"], group["shares"], setup.ensemble, tell)  # each rank maps anew
         return report
     ref_losses = []
     try:

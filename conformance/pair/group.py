@@ -42,11 +42,10 @@ TIMEOUT = 600.0
 def plan(batches: list, ranks: int, shard: str) -> dict:
     """The shards of every batch (``PairError``, one line, where a batch cannot be shared)."""
     sizes = sorted({len(y) for _, y in batches})
-    try:
-        shares = {n: sharding.plan(n, ranks, None, shard) for n in sizes}
-    except sharding.ShardError as e:
-        raise PairError(str(e).replace("--ranks", "ranks=").replace("--shard", "shard=")
-                        .replace("the training set has", "a batch has")) from None
+    if sizes[0] < ranks:  # the one setting sharding.plan refuses that validate.ranks lets through
+        raise PairError(f"ranks={ranks}: a batch has {sizes[0]} row(s), fewer than the ranks; give fewer ranks or "
+                        "larger batches")
+    shares = {n: sharding.plan(n, ranks, None, shard) for n in sizes}
     uneven = any(p["uneven"] for p in shares.values())
     padded = sum(p["padded"] for p in shares.values())
     return {"sizes": {n: p["sizes"] for n, p in shares.items()}, "uneven": uneven, "padded": padded}
@@ -119,11 +118,11 @@ def run_groups(objects: bytes, job: dict, timeout: float, env: dict | None = Non
 
 
 def lockstep(report: PairReport, checker, port, initial, w0: dict, batches: list, steps: int, ranks: int,
-             shard: str, objects: bytes, ensemble: int | None, tell, env: dict | None = None) -> None:
-    """Run both groups and judge them into ``report`` (its ledger, losses, free run and notes)."""
+             shard: str, objects: bytes, shares: dict, ensemble: int | None, tell, env: dict | None = None) -> None:
+    """Run both groups and judge them into ``report`` (its ledger, losses, free run and notes);
+    ``shares``: ``plan(batches, ranks, shard)``, made when ``check`` validated its arguments."""
     from ..tolerances import FREE_RUNNING
 
-    shares = plan(batches, ranks, shard)
     spec = checker.optimizer
     params = {n for n, p in initial.named_parameters() if p.requires_grad}
     count = FREE_RUNNING.members if ensemble is None else ensemble
