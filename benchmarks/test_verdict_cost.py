@@ -48,3 +48,8 @@ def test_the_evaluation_floor_counts_the_methods_passes():
     assert verdict_cost.evaluations(None) == (15, 12) and verdict_cost.evaluations(0) == (9, 12)
     assert verdict_cost.evaluation_floor(1.0, 1.0, None) == 13.5
     assert verdict_cost.evaluation_floor(1.0, 0.0, 2) == 11.0
+
+
+def test_device_ratios_divide_the_gpus_seconds_by_the_cpus(capsys):
+    verdict_cost.device_ratios({"cpu": {"doc": (1.0, 2.0, 4.0)}, "gpu": {"doc": (2.0, 2.0, 2.0)}})
+    assert "| doc | 2.00 | 1.00 | 0.50 |" in capsys.readouterr().out

@@ -49,7 +49,8 @@ def load() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def doc_table(device: str, repeats: int, sizes: list[str]) -> None:
+def doc_table(device: str, repeats: int, sizes: list[str]) -> dict:
+    """Prints the document's command's cost per size on ``device``; returns {size: (plain, local, full)} in seconds."""
     from conformance.data import document_dataset, synthetic_dataset
     from conformance.runner import RunConfig, prepare, run_both, run_side
 
@@ -58,6 +59,7 @@ def doc_table(device: str, repeats: int, sizes: list[str]) -> None:
                            RunConfig(epochs=100))}
     print(f"\nThe document's command (run_both), {device}, load average {load()}:\n")
     print("| size | plain (s) | local checks (s) | x plain | local + ensemble (s) | x plain |\n|---|---|---|---|---|---|")
+    out = {}
     for key in sizes:
         label, make, cfg = table[key]
         cfg = RunConfig(**{**vars(cfg), "device": device})
@@ -69,6 +71,17 @@ def doc_table(device: str, repeats: int, sizes: list[str]) -> None:
         local = median_time(lambda: run_both(ds, local_cfg), repeats)
         full = median_time(lambda: run_both(ds, cfg), max(1, repeats // 2))
         print(f"| {label} | {plain:.3f} | {local:.3f} | {local / plain:.2f} | {full:.3f} | {full / plain:.2f} |", flush=True)
+        out[label] = (plain, local, full)
+    return out
+
+
+def device_ratios(by_device: dict) -> None:
+    """Prints the GPU's seconds over the CPU's for each size and column, from the tables of one run."""
+    cpu, gpu = by_device["cpu"], by_device["gpu"]
+    print("\nThe document's command, GPU seconds / CPU seconds (one process, both tables above):\n")
+    print("| size | plain | local checks | local + ensemble |\n|---|---|---|---|")
+    for label in cpu:
+        print(f"| {label} | " + " | ".join(f"{g / c:.2f}" for g, c in zip(gpu[label], cpu[label])) + " |", flush=True)
 
 
 def plain_training(spec: dict, steps: int, device: str) -> tuple[float, float]:
@@ -186,7 +199,7 @@ def pair_table(device: str, repeats: int, names: list[str], steps: int, ensemble
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.verdict_cost", description=__doc__.split("\n\n")[0])
-    p.add_argument("--device", default="cpu", choices=("cpu", "gpu"))
+    p.add_argument("--device", default="cpu", help="cpu, gpu or cpu,gpu (--doc then prints GPU / CPU)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--doc", action="store_true", help="the document's command (default: both --doc and --pair)")
     p.add_argument("--pair", action="store_true", help="pair.check on the examples")
@@ -195,11 +208,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--ensemble", type=int, default=None, help="pair.check's ensemble (default: its own, 6)")
     args = p.parse_args(argv)
+    devices = args.device.split(",")
+    if not devices or any(d not in ("cpu", "gpu") for d in devices):
+        p.error(f"--device: {args.device!r}: give cpu, gpu or cpu,gpu")
     both = not (args.doc or args.pair)
     if args.doc or both:
-        doc_table(args.device, args.repeats, args.sizes.split(","))
+        by_device = {d: doc_table(d, args.repeats, args.sizes.split(",")) for d in devices}
+        if set(by_device) == {"cpu", "gpu"}:
+            device_ratios(by_device)
     if args.pair or both:
-        pair_table(args.device, args.repeats, args.examples.split(","), args.steps, args.ensemble)
+        for d in devices:
+            pair_table(d, args.repeats, args.examples.split(","), args.steps, args.ensemble)
     return 0
 
 
