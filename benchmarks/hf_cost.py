@@ -12,6 +12,10 @@ vocab 1 024), one batch of 4 x 16 tokens, ``--steps`` of AdamW (lr 1e-3, weight 
   MLX's free run;
 - *check*: ``pair.check`` as the matrix runs it (``--ensemble`` perturbed torch runs, default 6).
 
+``--parts`` adds a second table: the *check* call split into its parts
+(``conformance.pair.parts``, as ``benchmarks.verdict_cost --pair`` splits the examples' checks),
+each part's seconds and that as a multiple of plain.
+
 Each figure is one run of its call, after an untimed warm-up of the architecture (one plain step
 and a one-step check: imports, the first allocations), in one process, models built outside the
 timing; ``--lora`` adds each architecture's LoRA fine-tuning (peft
@@ -72,6 +76,7 @@ def build(arch: str, size: str, lora: bool):
 
 def measure(arch: str, size: str, steps: int, ensemble: int, lora: bool = False) -> dict:
     from conformance import pair
+    from conformance.pair import parts
     from conformance.pair.hf import zoo
 
     tokens = zoo.tokens(vocab=SIZES[size].get("vocab_size", 128))
@@ -83,11 +88,24 @@ def measure(arch: str, size: str, steps: int, ensemble: int, lora: bool = False)
     for name, ens in (("local", 0), ("check", ensemble)):
         models = build(arch, size, lora)  # outside the timing
         start = time.perf_counter()
-        report = pair.check(*models, tokens, loss="causal_lm", optimizer=pair.AdamW(LR, weight_decay=WD), steps=steps,
-                            ensemble=ens)
+        with parts.recording() as totals:
+            report = pair.check(*models, tokens, loss="causal_lm", optimizer=pair.AdamW(LR, weight_decay=WD),
+                                steps=steps, ensemble=ens)
         timed[name] = time.perf_counter() - start
     return dict(arch=arch + (" + LoRA" if lora else ""), plain=base, local=timed["local"], check=timed["check"],
-                verdict=report.status)
+                verdict=report.status, parts=totals)
+
+
+def parts_table(rows: list[dict]) -> None:
+    """The *check* calls of ``rows`` split into their parts, as multiples of plain training."""
+    from .verdict_cost import part_cells, part_heads
+
+    heads = part_heads([r["parts"] for r in rows])
+    print("\nThe check's parts (cells: seconds, and x plain training of both sides):\n")
+    print("| architecture | plain (s) | check (s) | x plain | " + " | ".join(heads) + " |\n" + "|---" * (4 + len(heads)) + "|")
+    for r in rows:
+        print(f"| {r['arch']} | {r['plain']:.3f} | {r['check']:.3f} | {r['check'] / r['plain']:.1f} | "
+              + " | ".join(part_cells(r["parts"], r["plain"], heads)) + " |", flush=True)
 
 
 def _load() -> str:
@@ -103,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=STEPS)
     p.add_argument("--ensemble", type=int, default=6)
     p.add_argument("--lora", action="store_true", help="also each architecture's LoRA fine-tuning")
+    p.add_argument("--parts", action="store_true", help="also the check's time split into its parts")
     a = p.parse_args(argv)
     archs = [x for x in a.only.split(",") if x] or list(zoo.ARCHITECTURES)
     unknown = [x for x in archs if x not in zoo.ARCHITECTURES]
@@ -116,11 +135,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"size {a.size}, {a.steps} AdamW steps, ensemble {a.ensemble}, {os.cpu_count()} CPUs, {_load()} (before)")
     print("| architecture | verdict | plain (s) | local checks (s) | x plain | check (s) | x plain |\n"
           "|---|---|---|---|---|---|---|")
+    rows = []
     for arch in archs:
         for lora in ((False, True) if a.lora else (False,)):
             r = measure(arch, a.size, a.steps, a.ensemble, lora)
+            rows.append(r)
             print(f"| {r['arch']} | {r['verdict']} | {r['plain']:.3f} | {r['local']:.3f} | {r['local'] / r['plain']:.1f} "
                   f"| {r['check']:.3f} | {r['check'] / r['plain']:.1f} |", flush=True)
+    if a.parts:
+        parts_table(rows)
     print(_load() + " (after)")
     return 0
 

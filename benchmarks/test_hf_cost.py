@@ -35,3 +35,17 @@ def test_hf_cost_bad_input_is_one_line_and_exit_2(argv, says, capsys):
     assert hf_cost.main(argv) == 2
     err = capsys.readouterr().err
     assert says in err and err.count("\n") == 1, err
+
+
+def test_hf_cost_parts_add_up_to_the_check(capsys):
+    """``--parts``: the check's row in the parts table is the main table's check, and its parts
+    (each printed to 10 ms) add up to it."""
+    assert hf_cost.main(["--only", "llama", "--steps", "2", "--parts"]) == 0
+    out = capsys.readouterr().out
+    main_row, parts_row = [line.split("|")[1:-1] for line in out.splitlines() if line.startswith("| llama |")]
+    head = next(line for line in out.splitlines() if line.startswith("| architecture | plain (s) | check (s)"))
+    assert len(head.split("|")) == len(parts_row) + 2, (head, parts_row)
+    check = float(main_row[5])
+    assert float(parts_row[2]) == check, out
+    cells = [float(c.split("(")[0]) for c in parts_row[4:]]
+    assert len(cells) >= 6 and abs(sum(cells) - check) <= 0.005 * len(cells) + 0.002, (cells, check)

@@ -153,6 +153,16 @@ def pair_parts(name: str, steps: int, device: str, ensemble: int | None) -> tupl
     return totals, report.passed
 
 
+def part_heads(all_totals: list[dict]) -> list[str]:
+    """The parts (``PARTS``, in their order) that any of the recordings has."""
+    return [p for p in PARTS if any(p in t for t in all_totals)]
+
+
+def part_cells(totals: dict, plain: float, heads: list[str]) -> list[str]:
+    """Each part's seconds and that as a multiple of ``plain``, as table cells."""
+    return [f"{totals.get(p, 0.0):.2f} ({totals.get(p, 0.0) / plain:.1f}x)" for p in heads]
+
+
 def evaluations(ensemble: int | None) -> tuple[int, int]:
     """The forward-and-backward passes ``pair.check`` makes a step, per side, by its method: torch's
     own step, its ``MEASURED.reruns`` reruns and one step of each ensemble member (its float64 anchor
@@ -180,7 +190,7 @@ def pair_table(device: str, repeats: int, names: list[str], steps: int, ensemble
         totals, passed = runs[len(runs) // 2]
         t_torch, t_mlx = plain_training(importlib.import_module(f"examples.{name}").port(), steps, device)
         out[name] = (t_torch + t_mlx, totals, passed, t_torch, t_mlx)
-    heads = [p for p in PARTS if any(p in o[1] for o in out.values())]
+    heads = part_heads([o[1] for o in out.values()])
     print(f"\npair.check, {steps} steps, ensemble {'default' if ensemble is None else ensemble}, {device}, "
           f"load average {load()} (cells: seconds, and x plain training of both sides):\n")
     n_torch, n_mlx = evaluations(ensemble)
@@ -190,7 +200,7 @@ def pair_table(device: str, repeats: int, names: list[str], steps: int, ensemble
           + " | ".join(heads) + " |")
     print("|---" * (6 + len(heads)) + "|")
     for name, (plain, totals, passed, t_torch, t_mlx) in out.items():
-        cells = [f"{totals.get(p, 0.0):.2f} ({totals.get(p, 0.0) / plain:.1f}x)" for p in heads]
+        cells = part_cells(totals, plain, heads)
         flag = "" if passed else " (did not conform)"
         print(f"| {name}{flag} | {t_torch:.3f} | {t_mlx:.3f} | {totals['total']:.2f} | **{totals['total'] / plain:.1f}** | "
               f"{evaluation_floor(t_torch, t_mlx, ensemble):.1f} | " + " | ".join(cells) + " |", flush=True)
