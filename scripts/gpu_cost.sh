@@ -24,13 +24,13 @@ status=0
 if want pair; then
   echo "== verdict_cost --pair --device gpu"
   for ex in ${EXAMPLES:-mlp cnn transformer rnn bn}; do  # one process each: a slow one cuts only itself short
-    timeout "$limit" $py -m benchmarks.verdict_cost --pair --device gpu --repeats 3 --examples "$ex" >> "$out/cost-pair-gpu.md" 2>&1 || status=1
+    timeout "$limit" $py -m benchmarks.verdict_cost --pair --device gpu --repeats "${REPEATS:-3}" --examples "$ex" >> "$out/cost-pair-gpu.md" 2>&1 || status=1
     grep -E "^\| $ex" "$out/cost-pair-gpu.md" | tail -1
   done
 fi
 if want doc; then
   echo "== verdict_cost --doc --device cpu,gpu"
-  timeout "$limit" $py -m benchmarks.verdict_cost --doc --device cpu,gpu --repeats 3 > "$out/cost-doc.md" 2>&1 || status=1
+  timeout "$limit" $py -m benchmarks.verdict_cost --doc --device cpu,gpu --repeats "${REPEATS:-3}" > "$out/cost-doc.md" 2>&1 || status=1
   tail -8 "$out/cost-doc.md"
 fi
 if want first; then
