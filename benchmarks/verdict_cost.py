@@ -218,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--ensemble", type=int, default=None, help="pair.check's ensemble (default: its own, 6)")
     args = p.parse_args(argv)
+    from conformance.sides import torch_cudnn_first
+
+    torch_cudnn_first()  # before the examples import MLX: else torch's LSTM refuses MLX's older cuDNN on CUDA
     devices = args.device.split(",")
     if not devices or any(d not in ("cpu", "gpu") for d in devices):
         p.error(f"--device: {args.device!r}: give cpu, gpu or cpu,gpu")
