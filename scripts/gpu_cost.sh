@@ -37,10 +37,11 @@ if want first; then
   echo "== the document's command, fresh processes" | tee "$out/first-call.md"
   cold=$(mktemp -d)
   TIMEFORMAT=%R
+  i=0
   for run in "gpu, MLX kernel cache empty" "gpu, MLX kernel cache filled" "cpu"; do
-    dev=gpu; [ "$run" = cpu ] && dev=cpu
-    secs=$( { time MLX_PTX_CACHE_DIR="$cold/ptx" TMPDIR="$cold" timeout "$limit" $py -m conformance --device "$dev" > "$out/first-$dev.log" 2>&1; } 2>&1 ) || status=1
-    echo "- $run: ${secs} s, $(grep -cE '^(CONFORMS|DOES NOT)' "$out/first-$dev.log") verdict line(s): $(grep -m1 -E 'CONFORMS|DOES NOT' "$out/first-$dev.log" | cut -c1-100)" | tee -a "$out/first-call.md"
+    i=$((i + 1)); dev=gpu; [ "$run" = cpu ] && dev=cpu; log="$out/first-$i-$dev.log"
+    secs=$( { time MLX_PTX_CACHE_DIR="$cold/ptx" TMPDIR="$cold" timeout "$limit" $py -m conformance --device "$dev" > "$log" 2>&1; } 2>&1 ) || status=1
+    echo "- $run: ${secs} s, $(grep -cE '^(CONFORMS|DOES NOT)' "$log") verdict line(s): $(grep -m1 -E 'CONFORMS|DOES NOT' "$log" | cut -c1-100)" | tee -a "$out/first-call.md"
   done
 fi
 if want pipeline; then
